@@ -1,0 +1,31 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// Modules that do I/O or read clocks/env; the pure core (planners, filters, evaluators, adapters)
+// must not import them so it stays deterministic and testable without a server.
+const impure = ['@kubernetes/client-node', 'prom-client', '@opentelemetry/*', 'node:fs', 'node:child_process'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', 'reports/', 'bench/results/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'read process.env only in src/config/ (and the sandbox/test harness)' },
+      ],
+    },
+  },
+  {
+    files: ['src/sandbox/**', 'src/config/**', 'scripts/**', 'test/**', 'bench/**', 'bin/**', '*.config.*'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['src/capi/**', 'src/autoscaler/planner/**', 'src/drain/filters/**', 'src/remediation/evaluate/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: impure }] },
+  },
+);

@@ -1,0 +1,150 @@
+// Small raw client for integration tests: explicit paths and verbs, so a test states exactly which
+// API it exercises (and which version), independent of the client library the service uses.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { inject, onTestFinished } from 'vitest';
+import { httpRequest } from '../../../src/sandbox/wait.ts';
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  text: string;
+}
+
+export class Api {
+  readonly server: string;
+  readonly ca: string;
+  readonly token: string;
+  constructor(server: string, ca: string, token: string) {
+    this.server = server;
+    this.ca = ca;
+    this.token = token;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async req<T = any>(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse<T>> {
+    const r = await httpRequest(method, this.server + path, {
+      ca: this.ca,
+      token: this.token,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      contentType,
+    });
+    let parsed: unknown = undefined;
+    try {
+      parsed = r.body ? JSON.parse(r.body) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: r.status, body: parsed as T, text: r.body };
+  }
+
+  /** Like req, but throws unless the status is 2xx. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async ok<T = any>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+    const r = await this.req<T>(method, path, body, contentType);
+    if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${path} -> ${r.status}: ${r.text}`);
+    return r.body;
+  }
+
+  mergePatch<T>(path: string, patch: unknown): Promise<T> {
+    return this.ok<T>('PATCH', path, patch, 'application/merge-patch+json');
+  }
+
+  /** The preferred version of an API group, as the apiserver advertises it. */
+  async preferredVersion(group: string): Promise<string> {
+    const g = await this.ok<{ preferredVersion: { groupVersion: string } }>('GET', `/apis/${group}`);
+    return g.preferredVersion.groupVersion;
+  }
+}
+
+export function clusterApi(): Api {
+  const c = inject('cluster');
+  return new Api(c.server, c.caPem, c.token);
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Polls fn until it returns a value other than undefined/false; fails with the last value seen. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
+}
+
+/** A namespace of the test's own, deleted when the test ends; ready once its default ServiceAccount exists. */
+export async function testNamespace(api: Api, prefix = 't'): Promise<string> {
+  const name = uniqueName(prefix);
+  await api.ok('POST', '/api/v1/namespaces', { metadata: { name } });
+  onTestFinished(async () => {
+    await api.req('DELETE', `/api/v1/namespaces/${name}`);
+  });
+  await eventually(`default ServiceAccount in ${name}`, async () => {
+    const r = await api.req('GET', `/api/v1/namespaces/${name}/serviceaccounts/default`);
+    return r.status === 200;
+  });
+  return name;
+}
+
+const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * A Node with no kubelet behind it that stays Ready while the test runs: it renews its Lease in
+ * kube-node-lease and its Ready condition, as a kubelet would. Deleted when the test ends.
+ */
+export async function readyNode(
+  api: Api,
+  opts: { labels?: Record<string, string>; cpu?: string; memory?: string; pods?: string } = {},
+): Promise<string> {
+  const name = uniqueName('node');
+  const capacity = { cpu: opts.cpu ?? '4', memory: opts.memory ?? '8Gi', pods: opts.pods ?? '110' };
+  await api.ok('POST', '/api/v1/nodes', {
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...opts.labels } },
+    spec: {},
+  });
+  const beat = async (): Promise<void> => {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await api.mergePatch(`/api/v1/nodes/${name}/status`, {
+      status: {
+        capacity,
+        allocatable: capacity,
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now },
+        ],
+      },
+    });
+    const lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: 'kube-node-lease' },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() },
+    };
+    const put = await api.req('PUT', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`, lease);
+    if (put.status === 404) await api.ok('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease);
+  };
+  await beat();
+  const timer = setInterval(() => void beat().catch(() => {}), 10_000);
+  timer.unref();
+  onTestFinished(async () => {
+    clearInterval(timer);
+    await api.req('DELETE', `/api/v1/nodes/${name}`);
+    await api.req('DELETE', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`);
+  });
+  return name;
+}
