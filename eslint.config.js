@@ -3,7 +3,13 @@ import tseslint from 'typescript-eslint';
 
 // Modules that do I/O or read clocks/env; the pure core (planners, filters, evaluators, adapters)
 // must not import them so it stays deterministic and testable without a server.
-const impure = ['@kubernetes/client-node', 'prom-client', '@opentelemetry/*', 'node:fs', 'node:child_process'];
+const impure = [
+  '@kubernetes/client-node',
+  'prom-client',
+  '@opentelemetry/*',
+  'node:fs',
+  'node:child_process',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'reports/', 'bench/results/'] },
@@ -16,7 +22,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'read process.env only in src/config/ (and the sandbox/test harness)' },
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: 'read process.env only in src/config/ (and the sandbox/test harness)',
+        },
       ],
     },
   },
@@ -25,7 +34,12 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
-    files: ['src/capi/**', 'src/autoscaler/planner/**', 'src/drain/filters/**', 'src/remediation/evaluate/**'],
+    files: [
+      'src/capi/**',
+      'src/autoscaler/planner/**',
+      'src/drain/filters/**',
+      'src/remediation/evaluate/**',
+    ],
     rules: { 'no-restricted-imports': ['error', { patterns: impure }] },
   },
 );

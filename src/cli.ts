@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util';
-import { attachSandbox, kubectlHint, sandboxDown, sandboxStatus, sandboxUp, type Io } from './sandbox/commands.ts';
+import {
+  attachSandbox,
+  kubectlHint,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  type Io,
+} from './sandbox/commands.ts';
 
 const USAGE = `usage: capi-autopilot <command>
 
@@ -66,14 +73,18 @@ async function sandboxCommand(argv: string[], io: Io): Promise<number> {
 async function runCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { kubeconfig: { type: 'string' } } });
   if (values.kubeconfig) {
-    io.err('run --kubeconfig: no controllers are part of this build yet; nothing to run against an external cluster');
+    io.err(
+      'run --kubeconfig: no controllers are part of this build yet; nothing to run against an external cluster',
+    );
     return 2;
   }
   const sandbox = await attachSandbox(io);
   io.out(`sandbox cluster ready`);
   io.out(`kubeconfig: ${sandbox.kubeconfig}`);
   io.out(`try:        ${kubectlHint(sandbox.binDir, sandbox.kubeconfig)}`);
-  io.out(sandbox.cluster ? 'Ctrl-C stops the cluster and exits.' : 'Ctrl-C exits; the sandbox keeps running.');
+  io.out(
+    sandbox.cluster ? 'Ctrl-C stops the cluster and exits.' : 'Ctrl-C exits; the sandbox keeps running.',
+  );
   await waitForSignal();
   if (sandbox.cluster) {
     io.err('stopping the sandbox cluster');

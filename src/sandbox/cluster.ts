@@ -3,13 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureBinaries, type Binaries } from './binaries.ts';
-import {
-  controllerManagerArgs,
-  etcdArgs,
-  parseMinor,
-  schedulerArgs,
-  type EtcdPorts,
-} from './flags.ts';
+import { controllerManagerArgs, etcdArgs, parseMinor, schedulerArgs, type EtcdPorts } from './flags.ts';
 import { randomToken, serviceAccountKeyPair } from './pki.ts';
 import { freePort } from './ports.ts';
 import { runDir } from './paths.ts';
@@ -175,7 +169,9 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
             ca: apiserver.caPem,
             token,
           });
-          return r.status === 200 && !sched.hasExited();
+          // Before 1.24 pods are also refused until the account's token Secret exists.
+          const secrets = (JSON.parse(r.body || '{}') as { secrets?: unknown[] }).secrets ?? [];
+          return r.status === 200 && (minor >= 24 || secrets.length > 0) && !sched.hasExited();
         },
         READY_TIMEOUT_MS,
       );

@@ -48,7 +48,9 @@ export async function sandboxDown(io: Io): Promise<number> {
     return 0;
   }
   if (!state.detached && ownerIsAlive(state.owner)) {
-    io.err(`sandbox: owned by a running 'capi-autopilot run' (pid ${state.owner.pid}); stop that process instead`);
+    io.err(
+      `sandbox: owned by a running 'capi-autopilot run' (pid ${state.owner.pid}); stop that process instead`,
+    );
     return 1;
   }
   await stopRecorded(state.processes);
@@ -85,7 +87,9 @@ export async function sandboxStatus(io: Io, json: boolean): Promise<number> {
  * The sandbox a foreground command (`run`) works on: the running detached sandbox when there is one,
  * else a new one attached to this process and stopped when it exits.
  */
-export async function attachSandbox(io: Io): Promise<{ kubeconfig: string; binDir: string; cluster: Cluster | null }> {
+export async function attachSandbox(
+  io: Io,
+): Promise<{ kubeconfig: string; binDir: string; cluster: Cluster | null }> {
   const existing = await readState(sandboxDir());
   if (existing && existing.detached) {
     io.err('sandbox: using the running sandbox (started by `sandbox up`)');

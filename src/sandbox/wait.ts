@@ -21,7 +21,9 @@ export async function waitUntil(
   let last = '';
   while (Date.now() < deadline) {
     if (proc.hasExited()) {
-      throw new StartupError(`${proc.name} exited while waiting for ${what}; log ${proc.logFile}:\n${tailLog(proc.logFile)}`);
+      throw new StartupError(
+        `${proc.name} exited while waiting for ${what}; log ${proc.logFile}:\n${tailLog(proc.logFile)}`,
+      );
     }
     try {
       if (await check()) return;

@@ -10,7 +10,7 @@ export interface ClusterInfo {
   etcdUrl: string;
   binDir: string;
   dir: string;
-  pids: number[];
+  processes: Array<{ name: string; pid: number }>;
 }
 
 declare module 'vitest' {
@@ -26,7 +26,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     name: `test-${process.pid}`,
     log: (m) => process.stderr.write(`[cluster] ${m}\n`),
   });
-  process.stderr.write(`[cluster] ready in ${((Date.now() - t0) / 1000).toFixed(1)} s at ${cluster.apiserver.server}\n`);
+  process.stderr.write(
+    `[cluster] ready in ${((Date.now() - t0) / 1000).toFixed(1)} s at ${cluster.apiserver.server}\n`,
+  );
   project.provide('cluster', {
     kubeconfigPath: cluster.kubeconfigPath,
     server: cluster.apiserver.server,
@@ -35,7 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     etcdUrl: cluster.etcdUrl,
     binDir: cluster.binaries.dir,
     dir: cluster.dir,
-    pids: cluster.processes().map((p) => p.pid),
+    processes: cluster.processes().map((p) => ({ name: p.name, pid: p.pid })),
   });
   return async () => {
     await cluster.stop();

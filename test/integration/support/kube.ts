@@ -22,14 +22,19 @@ export class Api {
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async req<T = any>(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse<T>> {
+  async req<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<ApiResponse<T>> {
     const r = await httpRequest(method, this.server + path, {
       ca: this.ca,
       token: this.token,
       body: body === undefined ? undefined : JSON.stringify(body),
       contentType,
     });
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = r.body ? JSON.parse(r.body) : undefined;
     } catch {
@@ -95,11 +100,23 @@ export async function testNamespace(api: Api, prefix = 't'): Promise<string> {
   onTestFinished(async () => {
     await api.req('DELETE', `/api/v1/namespaces/${name}`);
   });
+  // Until 1.24 the ServiceAccount admission plugin refuses pods until the token controller has also
+  // created the account's token Secret; later releases create no such Secret.
+  const needsSecret = (await serverMinor(api)) < 24;
   await eventually(`default ServiceAccount in ${name}`, async () => {
-    const r = await api.req('GET', `/api/v1/namespaces/${name}/serviceaccounts/default`);
-    return r.status === 200;
+    const r = await api.req<{ secrets?: unknown[] }>(
+      'GET',
+      `/api/v1/namespaces/${name}/serviceaccounts/default`,
+    );
+    return r.status === 200 && (!needsSecret || (r.body.secrets?.length ?? 0) > 0);
   });
   return name;
+}
+
+let minor: number | undefined;
+export async function serverMinor(api: Api): Promise<number> {
+  minor ??= parseInt((await api.ok<{ minor: string }>('GET', '/version')).minor, 10);
+  return minor;
 }
 
 const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -125,7 +142,13 @@ export async function readyNode(
         capacity,
         allocatable: capacity,
         conditions: [
-          { type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now, lastTransitionTime: now },
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
         ],
       },
     });
@@ -135,8 +158,13 @@ export async function readyNode(
       metadata: { name, namespace: 'kube-node-lease' },
       spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() },
     };
-    const put = await api.req('PUT', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`, lease);
-    if (put.status === 404) await api.ok('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease);
+    const put = await api.req(
+      'PUT',
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`,
+      lease,
+    );
+    if (put.status === 404)
+      await api.ok('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease);
   };
   await beat();
   const timer = setInterval(() => void beat().catch(() => {}), 10_000);
