@@ -3,68 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, onTestFinished } from 'vitest';
-import { httpRequest } from '../../../src/sandbox/wait.ts';
+import { RestClient } from '../../../src/sandbox/rest.ts';
 
-export interface ApiResponse<T = Record<string, unknown>> {
-  status: number;
-  body: T;
-  text: string;
-}
+export { RestClient as Api } from '../../../src/sandbox/rest.ts';
 
-export class Api {
-  readonly server: string;
-  readonly ca: string;
-  readonly token: string;
-  constructor(server: string, ca: string, token: string) {
-    this.server = server;
-    this.ca = ca;
-    this.token = token;
-  }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async req<T = any>(
-    method: string,
-    path: string,
-    body?: unknown,
-    contentType?: string,
-  ): Promise<ApiResponse<T>> {
-    const r = await httpRequest(method, this.server + path, {
-      ca: this.ca,
-      token: this.token,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      contentType,
-    });
-    let parsed: unknown;
-    try {
-      parsed = r.body ? JSON.parse(r.body) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { status: r.status, body: parsed as T, text: r.body };
-  }
-
-  /** Like req, but throws unless the status is 2xx. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  async ok<T = any>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
-    const r = await this.req<T>(method, path, body, contentType);
-    if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${path} -> ${r.status}: ${r.text}`);
-    return r.body;
-  }
-
-  mergePatch<T>(path: string, patch: unknown): Promise<T> {
-    return this.ok<T>('PATCH', path, patch, 'application/merge-patch+json');
-  }
-
-  /** The preferred version of an API group, as the apiserver advertises it. */
-  async preferredVersion(group: string): Promise<string> {
-    const g = await this.ok<{ preferredVersion: { groupVersion: string } }>('GET', `/apis/${group}`);
-    return g.preferredVersion.groupVersion;
-  }
-}
-
-export function clusterApi(): Api {
+export function clusterApi(): RestClient {
   const c = inject('cluster');
-  return new Api(c.server, c.caPem, c.token);
+  return new RestClient(c.server, c.caPem, c.token);
 }
 
 export function uniqueName(prefix: string): string {
@@ -94,7 +39,7 @@ export async function eventually<T>(
 }
 
 /** A namespace of the test's own, deleted when the test ends; ready once its default ServiceAccount exists. */
-export async function testNamespace(api: Api, prefix = 't'): Promise<string> {
+export async function testNamespace(api: RestClient, prefix = 't'): Promise<string> {
   const name = uniqueName(prefix);
   await api.ok('POST', '/api/v1/namespaces', { metadata: { name } });
   onTestFinished(async () => {
@@ -114,7 +59,7 @@ export async function testNamespace(api: Api, prefix = 't'): Promise<string> {
 }
 
 let minor: number | undefined;
-export async function serverMinor(api: Api): Promise<number> {
+export async function serverMinor(api: RestClient): Promise<number> {
   minor ??= parseInt((await api.ok<{ minor: string }>('GET', '/version')).minor, 10);
   return minor;
 }
@@ -126,7 +71,7 @@ const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})
  * kube-node-lease and its Ready condition, as a kubelet would. Deleted when the test ends.
  */
 export async function readyNode(
-  api: Api,
+  api: RestClient,
   opts: { labels?: Record<string, string>; cpu?: string; memory?: string; pods?: string } = {},
 ): Promise<string> {
   const name = uniqueName('node');
