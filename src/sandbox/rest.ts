@@ -136,7 +136,16 @@ export class RestClient {
             while ((nl = buf.indexOf('\n')) >= 0) {
               const line = buf.slice(0, nl);
               buf = buf.slice(nl + 1);
-              if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+              if (!line.trim()) continue;
+              let event: WatchEvent<T>;
+              try {
+                event = JSON.parse(line) as WatchEvent<T>;
+              } catch (e) {
+                req.destroy();
+                reject(new Error(`watch ${path}: undecodable event: ${(e as Error).message}`));
+                return;
+              }
+              onEvent(event);
             }
           });
           res.on('end', () => resolve());
