@@ -10,11 +10,11 @@ set -euo pipefail
 CACHE="${CAPI_AUTOPILOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/capi-autopilot}"
 K8S_VERSION="1.20.2"
 # Bump when the recipe changes so old caches are rebuilt rather than reused.
-RECIPE="reflect2-1.0.2"
+RECIPE="reflect2-1.0.2+json-iterator-1.1.12"
 DEST="$CACHE/k8s-$K8S_VERSION"
 STAMP="$DEST/STAMP"
 KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-APT_PKGS=(golang-go etcd-server prometheus jq rsync dpkg-dev golang-github-modern-go-reflect2-dev)
+APT_PKGS=(golang-go etcd-server prometheus jq rsync dpkg-dev golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev)
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
@@ -76,13 +76,18 @@ fi
 tree=${tree%/}
 log "source tree: $tree"
 
-# vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first custom resource; use Debian's 1.0.2.
-R2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
-R2_DST="$tree/vendor/github.com/modern-go/reflect2"
-[ -d "$R2_SRC" ] || die "$R2_SRC missing (package golang-github-modern-go-reflect2-dev)"
-rm -rf "$R2_DST"; mkdir -p "$R2_DST"
-find "$R2_SRC" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' -exec cp {} "$R2_DST/" \;
-log "replaced vendored reflect2 with $(ls "$R2_DST" | wc -l) files from $R2_SRC"
+# The vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first custom resource: use Debian's 1.0.2.
+# json-iterator must move with it: 1.1.10 on reflect2 1.0.2 decodes "" in a custom resource as null,
+# so the apiserver rejects every empty string (422 "must be of type string"); 1.1.12 is its pair.
+replace_vendored() { # replace_vendored IMPORT_PATH DEBIAN_PACKAGE
+  local src="/usr/share/gocode/src/$1" dst="$tree/vendor/$1"
+  [ -d "$src" ] || die "$src missing (package $2)"
+  rm -rf "$dst"; mkdir -p "$dst"
+  find "$src" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' -exec cp {} "$dst/" \;
+  log "replaced vendored $1 with $(ls "$dst" | wc -l) files from $src"
+}
+replace_vendored github.com/modern-go/reflect2 golang-github-modern-go-reflect2-dev
+replace_vendored github.com/json-iterator/go golang-github-json-iterator-go-dev
 
 GOPATH_DIR="$CACHE/gopath"
 mkdir -p "$GOPATH_DIR/src/k8s.io"
