@@ -10,7 +10,7 @@ set -euo pipefail
 CACHE="${CAPI_AUTOPILOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/capi-autopilot}"
 K8S_VERSION="1.20.2"
 # Bump when the recipe changes so old caches are rebuilt rather than reused.
-RECIPE="reflect2-1.0.2+json-iterator-1.1.12"
+RECIPE="reflect2-1.0.2+json-iterator-1.1.12+openapi-zero-check"
 DEST="$CACHE/k8s-$K8S_VERSION"
 STAMP="$DEST/STAMP"
 KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -76,9 +76,8 @@ fi
 tree=${tree%/}
 log "source tree: $tree"
 
-# The vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first custom resource: use Debian's 1.0.2.
-# json-iterator must move with it: 1.1.10 on reflect2 1.0.2 decodes "" in a custom resource as null,
-# so the apiserver rejects every empty string (422 "must be of type string"); 1.1.12 is its pair.
+# The vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first custom resource: use Debian's 1.0.2,
+# and json-iterator 1.1.12, the release made for it (1.1.10 predates it).
 replace_vendored() { # replace_vendored IMPORT_PATH DEBIAN_PACKAGE
   local src="/usr/share/gocode/src/$1" dst="$tree/vendor/$1"
   [ -d "$src" ] || die "$src missing (package $2)"
@@ -88,6 +87,16 @@ replace_vendored() { # replace_vendored IMPORT_PATH DEBIAN_PACKAGE
 }
 replace_vendored github.com/modern-go/reflect2 golang-github-modern-go-reflect2-dev
 replace_vendored github.com/json-iterator/go golang-github-json-iterator-go-dev
+
+# The OpenAPI type validator treats a value as null when reflect.DeepEqual(reflect.Zero(T), reflect.ValueOf(v))
+# holds. That compares reflect.Value internals; since Go 1.18 they are equal for "" and 0, so every empty
+# string in a custom resource is rejected with 422 "must be of type string: null" (CAPI writes message: ""
+# on conditions). Under the Go releases 1.20 was built with the test was only ever true for nil.
+for f in vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go vendor/github.com/go-openapi/validate/type.go; do
+  sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "$tree/$f"
+  grep -q 'reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data))' "$tree/$f" && die "could not patch the null check in $f"
+done
+log "patched the OpenAPI type validator's null check"
 
 GOPATH_DIR="$CACHE/gopath"
 mkdir -p "$GOPATH_DIR/src/k8s.io"

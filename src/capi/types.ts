@@ -17,6 +17,8 @@ export interface Condition {
   lastTransitionTime?: string;
   /** v1beta1 CAPI conditions only: Error | Warning | Info | ''. */
   severity?: string;
+  /** v1beta2 (metav1) conditions only: the generation the condition was computed for. */
+  observedGeneration?: number;
 }
 
 export interface OwnerReference {
@@ -105,6 +107,12 @@ export interface Cluster {
   infrastructureReady?: boolean;
   controlPlaneInitialized?: boolean;
   conditions: readonly Condition[];
+  /**
+   * The other API version's conditions as CAPI mirrors them, when present: on a v1beta2 object
+   * status.deprecated.v1beta1.conditions (CAPI shape, with severity); on a v1beta1 object
+   * status.v1beta2.conditions (metav1 shape).
+   */
+  otherVersionConditions?: readonly Condition[];
 }
 
 export interface MachineDeployment {
@@ -125,6 +133,12 @@ export interface MachineDeployment {
   };
   status: ReplicaStatus;
   conditions: readonly Condition[];
+  /**
+   * The other API version's conditions as CAPI mirrors them, when present: on a v1beta2 object
+   * status.deprecated.v1beta1.conditions (CAPI shape, with severity); on a v1beta1 object
+   * status.v1beta2.conditions (metav1 shape).
+   */
+  otherVersionConditions?: readonly Condition[];
 }
 
 export interface MachineSet {
@@ -140,6 +154,12 @@ export interface MachineSet {
   ownerMachineDeployment?: string;
   status: ReplicaStatus;
   conditions: readonly Condition[];
+  /**
+   * The other API version's conditions as CAPI mirrors them, when present: on a v1beta2 object
+   * status.deprecated.v1beta1.conditions (CAPI shape, with severity); on a v1beta1 object
+   * status.v1beta2.conditions (metav1 shape).
+   */
+  otherVersionConditions?: readonly Condition[];
 }
 
 export interface Machine {
@@ -164,6 +184,12 @@ export interface Machine {
   failureMessage?: string;
   /** The conditions of the object's own version (v1beta2: metav1 conditions; v1beta1: CAPI conditions). */
   conditions: readonly Condition[];
+  /**
+   * The other API version's conditions as CAPI mirrors them, when present: on a v1beta2 object
+   * status.deprecated.v1beta1.conditions (CAPI shape, with severity); on a v1beta1 object
+   * status.v1beta2.conditions (metav1 shape).
+   */
+  otherVersionConditions?: readonly Condition[];
 }
 
 export interface UnhealthyCondition {
@@ -195,6 +221,12 @@ export interface MachineHealthCheck {
     targets?: string[];
   };
   conditions: readonly Condition[];
+  /**
+   * The other API version's conditions as CAPI mirrors them, when present: on a v1beta2 object
+   * status.deprecated.v1beta1.conditions (CAPI shape, with severity); on a v1beta1 object
+   * status.v1beta2.conditions (metav1 shape).
+   */
+  otherVersionConditions?: readonly Condition[];
 }
 
 export type CapiObject = Cluster | MachineDeployment | MachineSet | Machine | MachineHealthCheck;

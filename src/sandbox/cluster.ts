@@ -21,6 +21,8 @@ export interface Cluster {
   apiserver: ApiserverHandle;
   kubeconfigPath: string;
   processes(): ManagedProcess[];
+  /** Records a process started beside the cluster (e.g. the CAPI simulator) so stop/down/reaping cover it. */
+  adopt(p: ManagedProcess): Promise<void>;
   /** Another apiserver on the same etcd under its own prefix: a separate cluster's API. */
   startApiserver(name: string, etcdPrefix: string): Promise<ApiserverHandle>;
   stop(): Promise<void>;
@@ -185,6 +187,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
       apiserver,
       kubeconfigPath,
       processes: () => [...procs],
+      adopt: async (p) => void (await track(p)),
       startApiserver: startApiserverOn,
       stop: stopAll,
     };

@@ -157,3 +157,26 @@ export class RestClient {
     });
   }
 }
+
+/**
+ * A client that refuses every request once `signal` aborts: a stopped component (the CAPI simulator,
+ * stopped to act out a crash) must not go on writing from reconciles that were still running.
+ */
+export class StoppableClient extends RestClient {
+  private readonly signal: AbortSignal;
+  constructor(base: RestClient, signal: AbortSignal) {
+    super(base.server, base.ca, base.token);
+    this.signal = signal;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override async req<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<ApiResponse<T>> {
+    if (this.signal.aborted) throw new Error(`stopped: not sending ${method} ${path}`);
+    return super.req<T>(method, path, body, contentType);
+  }
+}

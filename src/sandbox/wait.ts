@@ -53,7 +53,11 @@ export function httpRequest(
     const u = new URL(url);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    if (opts.body !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/json';
+      // Without a length Node sends the body chunked, and the apiserver ignores a chunked DELETE body.
+      headers['content-length'] = String(Buffer.byteLength(opts.body));
+    }
     const req = (u.protocol === 'https:' ? httpsRequest : httpRequest_)(
       u,
       { method, headers, ca: opts.ca, timeout: opts.timeoutMs ?? 10_000 },

@@ -1,0 +1,35 @@
+// Condition list helpers. Writers must keep lastTransitionTime stable while a condition's status does not
+// change (MHC timeouts count from it), so updates go through setCondition with an injected `now`.
+import type { Condition } from './types.ts';
+
+/** RFC 3339 with second precision, the way metav1.Time serializes. */
+export function kubeTime(now: Date): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function findCondition(conditions: readonly Condition[], type: string): Condition | undefined {
+  return conditions.find((c) => c.type === type);
+}
+
+/**
+ * Returns a new list with `update` set: lastTransitionTime is kept when the status is unchanged and set to
+ * `now` when it changes or the condition is new. Other conditions keep their order.
+ */
+export function setCondition(
+  conditions: readonly Condition[],
+  update: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
+  const previous = findCondition(conditions, update.type);
+  const lastTransitionTime =
+    previous && previous.status === update.status && previous.lastTransitionTime
+      ? previous.lastTransitionTime
+      : kubeTime(now);
+  const next: Condition = { ...update, lastTransitionTime };
+  return previous ? conditions.map((c) => (c === previous ? next : c)) : [...conditions, next];
+}
+
+/** Returns a new list without the condition of this type. */
+export function removeCondition(conditions: readonly Condition[], type: string): Condition[] {
+  return conditions.filter((c) => c.type !== type);
+}

@@ -1,0 +1,99 @@
+// Shared state of one simulator run: the API clients, watch caches, the work queue and options.
+// Everything here is rebuilt from the API objects on start, so a restart loses nothing.
+import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
+import type { RestClient } from '../rest.ts';
+import type { KubeObject, WatchCache } from './cache.ts';
+import type { HollowKubelet, NodeObject, PodObject } from './hollow-kubelet.ts';
+import type { WorkQueue } from './queue.ts';
+
+export const INFRA_GROUP = 'infrastructure.sandbox.capi-autopilot.io';
+export const INFRA_VERSION = 'v1alpha1';
+export const INFRA_API_VERSION = `${INFRA_GROUP}/${INFRA_VERSION}`;
+
+/** Faults are annotations on the API objects, so they survive a simulator restart and work from kubectl. */
+export const FAULTS = {
+  /** Machine: provisioning never finishes (no providerID). */
+  stallProvisioning: 'sandbox.capi-autopilot.io/fault-stall-provisioning',
+  /** Machine: the infrastructure comes up but no Node ever joins. */
+  neverJoin: 'sandbox.capi-autopilot.io/fault-never-join',
+  /** Node: the hollow kubelet stops renewing the Lease (the real node lifecycle controller marks it Unknown). */
+  stopHeartbeats: 'sandbox.capi-autopilot.io/fault-stop-heartbeats',
+  /** Pod: extra seconds before the hollow kubelet finishes terminating it; "never" never does. */
+  terminationDelay: 'sandbox.capi-autopilot.io/fault-termination-delay-seconds', // read by hollow-kubelet.ts
+} as const;
+
+export interface SimOptions {
+  /** Names this simulator's nodes (label value of sandbox.capi-autopilot.io/hollow), so several can share a cluster. */
+  name: string;
+  /** Time from infrastructure machine creation to a provisioned instance. */
+  provisioningDelayMs: number;
+  /** Time from a provisioned instance to its Node joining. */
+  joinDelayMs: number;
+  podTerminationScale: number;
+  heartbeatMs: number;
+  leaseDurationSeconds: number;
+  heartbeatConcurrency: number;
+  workers: number;
+  log: (msg: string) => void;
+  now: () => Date;
+}
+
+export interface InfraMachine extends KubeObject {
+  spec: { providerID?: string; instanceType?: Record<string, unknown>; failureDomain?: string };
+  status?: { ready?: boolean; initialization?: { provisioned?: boolean } };
+  metadata: KubeObject['metadata'] & { creationTimestamp?: string };
+}
+
+export interface InfraTemplate extends KubeObject {
+  spec: { template: { metadata?: { labels?: Record<string, string> }; spec: Record<string, unknown> } };
+}
+
+export interface Caches {
+  clusters: WatchCache<KubeObject>;
+  machineDeployments: WatchCache<KubeObject>;
+  machineSets: WatchCache<KubeObject>;
+  machines: WatchCache<KubeObject>;
+  infraTemplates: WatchCache<InfraTemplate>;
+  infraMachines: WatchCache<InfraMachine>;
+  nodes: WatchCache<NodeObject>;
+  pods: WatchCache<PodObject>;
+}
+
+export interface SimContext {
+  mgmt: RestClient;
+  workload: RestClient;
+  version: CapiVersion;
+  caches: Caches;
+  queue: WorkQueue;
+  kubelet: HollowKubelet;
+  opts: SimOptions;
+  /** Machines a MachineSet created or deleted that its cache has not shown yet (CAPI's expectations). */
+  expectations: Map<string, { create: Set<string>; del: Set<string>; since: number }>;
+}
+
+export function capiPath(version: CapiVersion, resource: string, namespace?: string, name?: string): string {
+  let p = `/apis/${CAPI_GROUP}/${version}`;
+  if (namespace) p += `/namespaces/${namespace}`;
+  p += `/${resource}`;
+  if (name) p += `/${name}`;
+  return p;
+}
+
+export function infraPath(resource: string, namespace?: string, name?: string): string {
+  let p = `/apis/${INFRA_API_VERSION}`;
+  if (namespace) p += `/namespaces/${namespace}`;
+  p += `/${resource}`;
+  if (name) p += `/${name}`;
+  return p;
+}
+
+export const nsKey = (ns: string, name: string): string => `${ns}/${name}`;
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+export function controllerOwner(o: KubeObject, kind: string): string | undefined {
+  return o.metadata.ownerReferences?.find((r) => r.controller && r.kind === kind)?.name;
+}

@@ -1,0 +1,316 @@
+// The CAPI simulator: CAPI's MachineDeployment, MachineSet and Machine controllers plus a sandbox
+// infrastructure provider and a hollow kubelet for every node, driven by watches. It keeps no state of
+// its own beyond caches: stop it at any point (a crash) and a new one continues from the API objects.
+import { discoverCapiVersion } from '../../capi/adapters/index.ts';
+import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
+import { ApiError, StoppableClient, type RestClient } from '../rest.ts';
+import { keyOf, WatchCache, type KubeObject } from './cache.ts';
+import {
+  capiPath,
+  controllerOwner,
+  FAULTS,
+  infraPath,
+  nsKey,
+  type Caches,
+  type InfraMachine,
+  type InfraTemplate,
+  type SimContext,
+  type SimOptions,
+} from './context.ts';
+import { HollowKubelet, readyCondition, type NodeObject, type PodObject } from './hollow-kubelet.ts';
+import { reconcileInfraTemplate } from './infra-template.ts';
+import { reconcileMachine } from './machine.ts';
+import { reconcileMachineDeployment } from './machinedeployment.ts';
+import { reconcileMachineSet } from './machineset.ts';
+import { HOLLOW_NODE_LABEL } from './node-template.ts';
+import { WorkQueue } from './queue.ts';
+
+export interface SimulatorConfig extends Partial<SimOptions> {
+  /** Management cluster: CAPI and infrastructure objects. */
+  management: RestClient;
+  /** Workload cluster: Nodes, Pods, Leases (default: the management cluster). */
+  workload?: RestClient;
+  /** Use this CAPI version instead of discovering the preferred one. */
+  version?: CapiVersion;
+}
+
+export const DEFAULT_SIM_OPTIONS: SimOptions = {
+  name: 'sandbox',
+  provisioningDelayMs: 2000,
+  joinDelayMs: 1000,
+  podTerminationScale: 1,
+  heartbeatMs: 10_000,
+  leaseDurationSeconds: 40,
+  heartbeatConcurrency: 16,
+  workers: 8,
+  log: () => {},
+  now: () => new Date(),
+};
+
+export class CapiSimulator {
+  readonly ctx: SimContext;
+  private readonly abort: AbortController;
+  private readonly loops: Promise<void>[] = [];
+
+  private constructor(ctx: SimContext, abort: AbortController) {
+    this.ctx = ctx;
+    this.abort = abort;
+  }
+
+  static async start(cfg: SimulatorConfig): Promise<CapiSimulator> {
+    const opts: SimOptions = { ...DEFAULT_SIM_OPTIONS, ...stripUndefined(cfg) };
+    const abort = new AbortController();
+    const mgmt = new StoppableClient(cfg.management, abort.signal);
+    const workload = new StoppableClient(cfg.workload ?? cfg.management, abort.signal);
+    const version = cfg.version ?? discoverCapiVersion(await mgmt.ok('GET', `/apis/${CAPI_GROUP}`));
+    const queue = new WorkQueue((key) => sim.dispatch(key), {
+      workers: opts.workers,
+      // Conflicts are routine (the cache lags our own writes); the retry from a fresh read settles them.
+      onError: (key, e) => {
+        if (!(e instanceof ApiError && e.status === 409) && !abort.signal.aborted)
+          opts.log(`reconcile ${key}: ${(e as Error).message}`);
+      },
+    });
+    const kubelet = new HollowKubelet(workload, {
+      heartbeatMs: opts.heartbeatMs,
+      leaseDurationSeconds: opts.leaseDurationSeconds,
+      concurrency: opts.heartbeatConcurrency,
+      podTerminationScale: opts.podTerminationScale,
+      log: opts.log,
+    });
+    const caches = {} as Caches;
+    const ctx: SimContext = {
+      mgmt,
+      workload,
+      version,
+      caches,
+      queue,
+      kubelet,
+      opts,
+      expectations: new Map(),
+    };
+    const sim = new CapiSimulator(ctx, abort);
+    const on = (fn: (o: KubeObject, t: string) => void) => fn;
+    caches.clusters = new WatchCache(
+      mgmt,
+      capiPath(version, 'clusters'),
+      on((o) => sim.clusterChanged(o)),
+    );
+    caches.machineDeployments = new WatchCache(
+      mgmt,
+      capiPath(version, 'machinedeployments'),
+      on((o) => queue.add(`md:${keyOf(o)}`)),
+    );
+    caches.machineSets = new WatchCache(
+      mgmt,
+      capiPath(version, 'machinesets'),
+      on((o) => sim.machineSetChanged(o)),
+    );
+    caches.machines = new WatchCache(
+      mgmt,
+      capiPath(version, 'machines'),
+      on((o) => sim.machineChanged(o)),
+    );
+    caches.infraTemplates = new WatchCache<InfraTemplate>(
+      mgmt,
+      infraPath('sandboxmachinetemplates'),
+      on((o) => queue.add(`tmpl:${keyOf(o)}`)),
+    );
+    caches.infraMachines = new WatchCache<InfraMachine>(
+      mgmt,
+      infraPath('sandboxmachines'),
+      on((o) => queue.add(`m:${keyOf(o)}`)),
+    );
+    caches.nodes = new WatchCache<NodeObject>(
+      workload,
+      `/api/v1/nodes?labelSelector=${encodeURIComponent(`${HOLLOW_NODE_LABEL}=${opts.name}`)}`,
+      (o, t) => sim.nodeChanged(o, t),
+    );
+    caches.pods = new WatchCache<PodObject>(
+      workload,
+      `/api/v1/pods?fieldSelector=${encodeURIComponent('spec.nodeName!=')}`,
+      (o) => queue.add(`pod:${keyOf(o)}`),
+    );
+    // Reconcile nothing before every cache has listed once: acting on a partial view creates duplicates.
+    const runs = Object.values(caches).map((c: WatchCache<KubeObject>) => c.run(sim.abort.signal));
+    sim.loops.push(...runs.map((r) => r.done));
+    await Promise.all(runs.map((r) => r.ready));
+    for (const n of caches.nodes.list()) {
+      kubelet.addNode(n.metadata.name);
+      if (FAULTS.stopHeartbeats in (n.metadata.annotations ?? {})) kubelet.silence(n.metadata.name);
+    }
+    kubelet.start();
+    queue.start();
+    for (const o of caches.machineDeployments.list()) queue.add(`md:${keyOf(o)}`);
+    for (const o of caches.machineSets.list()) queue.add(`ms:${keyOf(o)}`);
+    for (const o of caches.machines.list()) queue.add(`m:${keyOf(o)}`);
+    for (const o of caches.pods.list()) queue.add(`pod:${keyOf(o)}`);
+    for (const o of caches.infraTemplates.list()) queue.add(`tmpl:${keyOf(o)}`);
+    opts.log(`simulator started (cluster.x-k8s.io/${version}, ${caches.nodes.list().length} hollow nodes)`);
+    return sim;
+  }
+
+  /** Stops everything at once without tidying up, exactly like a crash; the API objects are the state. */
+  async stop(): Promise<void> {
+    this.ctx.queue.stop();
+    this.ctx.kubelet.stop();
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  /** True once no reconcile is running or queued (timed requeues may still be pending). */
+  get idle(): boolean {
+    return this.ctx.queue.idle;
+  }
+
+  private async dispatch(key: string) {
+    const i = key.indexOf(':');
+    const kind = key.slice(0, i);
+    const k = key.slice(i + 1);
+    switch (kind) {
+      case 'md':
+        return reconcileMachineDeployment(this.ctx, k);
+      case 'ms':
+        return reconcileMachineSet(this.ctx, k);
+      case 'm':
+        return reconcileMachine(this.ctx, k);
+      case 'tmpl':
+        return reconcileInfraTemplate(this.ctx, k);
+      case 'pod': {
+        const pod = this.ctx.caches.pods.get(k);
+        return this.ctx.kubelet.podChanged(
+          pod ?? ({ metadata: { name: k.split('/')[1]!, namespace: k.split('/')[0] } } as PodObject),
+          !pod,
+        );
+      }
+      case 'node': {
+        const node = this.ctx.caches.nodes.get(k);
+        if (node) await this.ctx.kubelet.nodeChanged(node);
+        return;
+      }
+      default:
+        throw new Error(`unknown queue key ${key}`);
+    }
+  }
+
+  private clusterChanged(c: KubeObject): void {
+    for (const cache of [
+      this.ctx.caches.machineDeployments,
+      this.ctx.caches.machineSets,
+      this.ctx.caches.machines,
+    ]) {
+      for (const o of cache.list()) {
+        if (o.metadata.namespace === c.metadata.namespace)
+          this.ctx.queue.add(`${prefixOf(cache)}:${keyOf(o)}`);
+      }
+    }
+  }
+
+  private machineSetChanged(o: KubeObject): void {
+    this.ctx.queue.add(`ms:${keyOf(o)}`);
+    const md = controllerOwner(o, 'MachineDeployment');
+    if (md) this.ctx.queue.add(`md:${nsKey(o.metadata.namespace!, md)}`);
+  }
+
+  private machineChanged(o: KubeObject): void {
+    this.ctx.queue.add(`m:${keyOf(o)}`);
+    const ms = controllerOwner(o, 'MachineSet');
+    if (ms) this.ctx.queue.add(`ms:${nsKey(o.metadata.namespace!, ms)}`);
+  }
+
+  private nodeChanged(n: NodeObject, type: string): void {
+    const name = n.metadata.name;
+    const a = n.metadata.annotations ?? {};
+    if (type !== 'DELETED') {
+      if (FAULTS.stopHeartbeats in a) this.ctx.kubelet.silence(name);
+      else this.ctx.kubelet.resume(name);
+      this.ctx.queue.add(`node:${name}`);
+    }
+    const machine = a['cluster.x-k8s.io/machine'];
+    const ns = a['cluster.x-k8s.io/cluster-namespace'];
+    if (machine && ns) {
+      this.ctx.queue.add(`m:${nsKey(ns, machine)}`);
+      const raw = this.ctx.caches.machines.get(nsKey(ns, machine));
+      const ms = raw && controllerOwner(raw, 'MachineSet');
+      if (ms) this.ctx.queue.add(`ms:${nsKey(ns, ms)}`);
+    }
+  }
+
+  // ---- fault injection: small typed wrappers over the fault annotations and status writes ----
+
+  /** Stops (or resumes) a node's heartbeats; the real node lifecycle controller then marks it Unknown. */
+  async setHeartbeats(node: string, on: boolean): Promise<void> {
+    await this.ctx.workload.mergePatch(`/api/v1/nodes/${node}`, {
+      metadata: { annotations: { [FAULTS.stopHeartbeats]: on ? null : 'true' } },
+    });
+    if (on) this.ctx.kubelet.resume(node);
+    else this.ctx.kubelet.silence(node);
+  }
+
+  /** Sets any node condition (Ready=False also stops heartbeats so the kubelet does not undo it). */
+  async setNodeCondition(
+    node: string,
+    type: string,
+    status: 'True' | 'False' | 'Unknown',
+    reason = 'SandboxFault',
+    message = 'injected by the simulator',
+  ): Promise<void> {
+    if (type === 'Ready' && status !== 'True') await this.setHeartbeats(node, false);
+    const cond =
+      type === 'Ready'
+        ? readyCondition(status, reason, message)
+        : {
+            type,
+            status,
+            reason,
+            message,
+            lastHeartbeatTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          };
+    await this.ctx.workload.req(
+      'PATCH',
+      `/api/v1/nodes/${node}/status`,
+      { status: { conditions: [cond] } },
+      'application/strategic-merge-patch+json',
+    );
+  }
+
+  /** Reports a machine failure the way a provider would: v1beta1 failureReason/Message, v1beta2 deprecated.v1beta1. */
+  async failMachine(namespace: string, name: string, reason: string, message: string): Promise<void> {
+    const failure = { failureReason: reason, failureMessage: message };
+    const status = this.ctx.version === 'v1beta2' ? { deprecated: { v1beta1: failure } } : failure;
+    await this.ctx.mgmt.mergePatch(capiPath(this.ctx.version, 'machines', namespace, name) + '/status', {
+      status,
+    });
+  }
+
+  /** Marks a machine whose provisioning never finishes, or whose Node never joins. */
+  async setMachineFault(
+    namespace: string,
+    name: string,
+    fault: 'stallProvisioning' | 'neverJoin',
+    on = true,
+  ): Promise<void> {
+    await this.ctx.mgmt.mergePatch(capiPath(this.ctx.version, 'machines', namespace, name), {
+      metadata: { annotations: { [FAULTS[fault]]: on ? 'true' : null } },
+    });
+  }
+
+  /** Makes a pod take `seconds` longer to terminate (Infinity: never). */
+  slowPodTermination(namespace: string, name: string, seconds: number): void {
+    this.ctx.kubelet.slowTermination.set(
+      nsKey(namespace, name),
+      seconds === Infinity ? Infinity : seconds * 1000,
+    );
+  }
+}
+
+function prefixOf(cache: WatchCache<KubeObject>): string {
+  if (cache.path.includes('/machinedeployments')) return 'md';
+  if (cache.path.includes('/machinesets')) return 'ms';
+  return 'm';
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

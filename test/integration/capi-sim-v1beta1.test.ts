@@ -1,0 +1,3 @@
+import { simulatorSuite } from './support/capi-suite.ts';
+
+simulatorSuite('v1beta1');

@@ -1,0 +1,141 @@
+// A management cluster for CAPI tests: its own apiserver on the test etcd (so each test file can install
+// the CAPI CRDs of the version it tests) plus the CAPI simulator writing Nodes into the real workload cluster.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { inject } from 'vitest';
+import type { CapiVersion } from '../../../src/capi/types.ts';
+import { startApiserver } from '../../../src/sandbox/apiserver.ts';
+import { ensureBinaries } from '../../../src/sandbox/binaries.ts';
+import { installCrds } from '../../../src/sandbox/crds.ts';
+import { parseMinor } from '../../../src/sandbox/flags.ts';
+import { randomToken, serviceAccountKeyPair } from '../../../src/sandbox/pki.ts';
+import { RestClient } from '../../../src/sandbox/rest.ts';
+import { CapiSimulator, type SimulatorConfig } from '../../../src/sandbox/capi-sim/simulator.ts';
+import { uniqueName } from './kube.ts';
+
+const run = promisify(execFile);
+
+export interface Management {
+  api: RestClient;
+  version: CapiVersion;
+  stop(): Promise<void>;
+}
+
+export async function startManagement(version: CapiVersion): Promise<Management> {
+  const c = inject('cluster');
+  const binaries = await ensureBinaries({ quiet: true });
+  const minor = parseMinor((await run(binaries.path('kube-apiserver'), ['--version'])).stdout);
+  const dir = await mkdtemp(join(tmpdir(), `mgmt-${version}-`));
+  const sa = serviceAccountKeyPair();
+  await writeFile(join(dir, 'sa.key'), sa.privateKeyPem);
+  await writeFile(join(dir, 'sa.pub'), sa.publicKeyPem);
+  const server = await startApiserver({
+    dir,
+    name: `mgmt-${version}`,
+    binaries,
+    minor,
+    etcdUrl: c.etcdUrl,
+    etcdPrefix: `/${uniqueName(`mgmt-${version}`)}`,
+    saPublicKey: join(dir, 'sa.pub'),
+    saPrivateKey: join(dir, 'sa.key'),
+    token: randomToken(),
+    attached: true,
+  });
+  const api = new RestClient(server.server, server.caPem, server.token);
+  await installCrds(api, version);
+  return {
+    api,
+    version,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Fast timings for tests: provisioning in a fraction of a second, heartbeats every 2 s. */
+export function startSimulator(mgmt: Management, workload: RestClient, extra: Partial<SimulatorConfig> = {}) {
+  return CapiSimulator.start({
+    management: mgmt.api,
+    workload,
+    version: mgmt.version,
+    name: uniqueName('sim'),
+    provisioningDelayMs: 300,
+    joinDelayMs: 100,
+    heartbeatMs: 2000,
+    podTerminationScale: 1,
+    log: process.env.SIM_LOG ? (m) => process.stderr.write(`[sim] ${m}\n`) : () => {},
+    ...extra,
+  });
+}
+
+export const INFRA_API_VERSION = 'infrastructure.sandbox.capi-autopilot.io/v1alpha1';
+
+/** A Cluster, a SandboxMachineTemplate and a MachineDeployment in `version`'s shape. */
+export function fixtures(
+  version: CapiVersion,
+  ns: string,
+  opts: { md: string; replicas: number; pool: string; cpu?: string },
+) {
+  const cluster = {
+    apiVersion: `cluster.x-k8s.io/${version}`,
+    kind: 'Cluster',
+    metadata: { name: 'c1', namespace: ns },
+    // v1beta2 requires a non-empty spec.
+    spec: { paused: false },
+  };
+  const template = {
+    apiVersion: INFRA_API_VERSION,
+    kind: 'SandboxMachineTemplate',
+    metadata: { name: `${opts.md}-tmpl`, namespace: ns },
+    spec: {
+      template: {
+        spec: {
+          instanceType: {
+            name: 'sandbox.large',
+            cpu: opts.cpu ?? '4',
+            memory: '8Gi',
+            maxPods: 110,
+            labels: { 'test.capi-autopilot.io/pool': opts.pool },
+          },
+        },
+      },
+    },
+  };
+  const infraRef =
+    version === 'v1beta2'
+      ? {
+          apiGroup: 'infrastructure.sandbox.capi-autopilot.io',
+          kind: 'SandboxMachineTemplate',
+          name: `${opts.md}-tmpl`,
+        }
+      : {
+          apiVersion: INFRA_API_VERSION,
+          kind: 'SandboxMachineTemplate',
+          name: `${opts.md}-tmpl`,
+          namespace: ns,
+        };
+  const md = {
+    apiVersion: `cluster.x-k8s.io/${version}`,
+    kind: 'MachineDeployment',
+    metadata: { name: opts.md, namespace: ns },
+    spec: {
+      clusterName: 'c1',
+      replicas: opts.replicas,
+      selector: { matchLabels: { 'cluster.x-k8s.io/deployment-name': opts.md } },
+      template: {
+        metadata: { labels: { 'cluster.x-k8s.io/deployment-name': opts.md } },
+        spec: {
+          clusterName: 'c1',
+          version: 'v1.20.2',
+          bootstrap: { dataSecretName: 'bootstrap-data' },
+          infrastructureRef: infraRef,
+        },
+      },
+    },
+  };
+  return { cluster, template, md };
+}
