@@ -193,7 +193,8 @@ async function patchMachineStatus(ctx: SimContext, m: Machine, s: MachineStatusI
     const ok = s.nodeReady === 'True';
     // Only the conditions the simulator owns change; others (HealthCheckSucceeded, ...) are kept as they are.
     conditions = [...m.conditions];
-    for (const type of ['NodeReady', 'NodeHealthy']) {
+    // Ready summarises the machine; in the sandbox that is whether its node is Ready.
+    for (const type of ['NodeReady', 'NodeHealthy', 'Ready']) {
       conditions = setCondition(
         conditions,
         {

@@ -110,13 +110,26 @@ export async function reconcileMachineDeployment(
   for (const o of plan.old) {
     const ms = old.find((x) => x.meta.name === o.name)!;
     if (ms.replicas !== o.replicas) await scaleMachineSet(ctx, ms, o.replicas);
-    else if (o.replicas === 0 && (ms.status.replicas ?? 0) === 0) {
+  }
+  // An old revision scaled to zero whose machines are all gone has served its purpose.
+  for (const ms of old) {
+    if (ms.replicas === 0 && (ms.status.replicas ?? 0) === 0 && machinesLeft(ctx, ms) === 0) {
       await ctx.mgmt.req('DELETE', capiPath(ctx.version, 'machinesets', ms.meta.namespace, ms.meta.name));
     }
   }
   current = owned.find((s) => s.meta.labels[LABELS.templateHash] === hash)!;
   await writeStatus(ctx, md, raw, owned, current);
   return old.length > 0 ? { requeueAfterMs: 500 } : undefined;
+}
+
+function machinesLeft(ctx: SimContext, ms: MachineSet): number {
+  return ctx.caches.machines
+    .list()
+    .filter(
+      (m) =>
+        m.metadata.namespace === ms.meta.namespace &&
+        m.metadata.ownerReferences?.some((o) => o.uid === ms.meta.uid),
+    ).length;
 }
 
 async function scaleMachineSet(ctx: SimContext, ms: MachineSet, replicas: number): Promise<void> {

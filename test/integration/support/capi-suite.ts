@@ -158,6 +158,8 @@ export function simulatorSuite(version: CapiVersion): void {
       );
       await new Promise((r) => setTimeout(r, 1500));
       expect((await mgmt.api.req('GET', capi(ns, 'machines', name))).status).toBe(200);
+      // A deleting Machine still counts as a replica: no replacement while it is Deleting (CAPI-FACTS §1.3).
+      expect((await machines(mgmt.api, ns)).map((x) => x.metadata.name)).toEqual([name]);
       await mgmt.api.mergePatch(capi(ns, 'machines', name), {
         metadata: { annotations: { 'pre-drain.delete.hook.machine.cluster.x-k8s.io/test': null } },
       });
@@ -212,6 +214,39 @@ export function simulatorSuite(version: CapiVersion): void {
       const elapsed = Date.now() - t0;
       expect(elapsed).toBeGreaterThanOrEqual(2900);
       void ns;
+    });
+
+    it('rolls out a template change: a new MachineSet replaces the old one within maxSurge', async () => {
+      const { ns } = await setup(2);
+      const first = await eventually('2 Running machines', async () => {
+        const l = await machines(mgmt.api, ns);
+        return l.length === 2 && l.every((m) => m.status?.phase === 'Running') && l;
+      });
+      const firstSets = new Set(first.map((m) => m.metadata.labels?.['cluster.x-k8s.io/set-name']));
+      expect(firstSets.size).toBe(1);
+      // A change of the machine template is a new revision.
+      await mgmt.api.mergePatch(capi(ns, 'machinedeployments', 'md-a'), {
+        spec: { template: { metadata: { labels: { revision: 'two' } } } },
+      });
+      let maxSeen = 0;
+      const rolled = await eventually(
+        '2 Running machines of a new MachineSet and the old one gone',
+        async () => {
+          const l = await machines(mgmt.api, ns);
+          maxSeen = Math.max(maxSeen, l.length);
+          const sets = await mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machinesets'));
+          return (
+            l.length === 2 &&
+            l.every((m) => m.status?.phase === 'Running' && m.metadata.labels?.revision === 'two') &&
+            sets.items.length === 1 &&
+            l
+          );
+        },
+        60_000,
+      );
+      expect(rolled.some((m) => firstSets.has(m.metadata.labels?.['cluster.x-k8s.io/set-name']))).toBe(false);
+      // maxSurge defaults to 1: never more than replicas + 1 machines at once.
+      expect(maxSeen).toBeLessThanOrEqual(3);
     });
 
     it('a restart in the middle of a scale-up converges to the requested replicas without duplicates', async () => {
