@@ -35,6 +35,8 @@ export interface StartApiserverOptions {
   /** Bearer token of an admin in system:masters. */
   token: string;
   attached: boolean;
+  /** Further kube-apiserver flags (tests use them for e.g. `--watch-cache=false`). */
+  extraArgs?: string[];
   /** Called as soon as the process exists, so a crash during start-up still leaves a record. */
   onStarted?: (p: ManagedProcess) => Promise<void> | void;
 }
@@ -61,7 +63,7 @@ export async function startApiserver(o: StartApiserverOptions): Promise<Apiserve
         saPrivateKey: o.saPrivateKey,
         serviceClusterIpRange: '10.96.0.0/16',
         minor: o.minor,
-      }),
+      }).concat(o.extraArgs ?? []),
       logFile: join(o.dir, 'kube-apiserver.log'),
       attached: o.attached,
     });

@@ -24,36 +24,42 @@ export interface Management {
   stop(): Promise<void>;
 }
 
-export async function startManagement(version: CapiVersion): Promise<Management> {
+/** Another apiserver on the test etcd under its own prefix: a separate, empty cluster API. */
+export async function startExtraApiserver(name: string, extraArgs: string[] = []) {
   const c = inject('cluster');
   const binaries = await ensureBinaries({ quiet: true });
   const minor = parseMinor((await run(binaries.path('kube-apiserver'), ['--version'])).stdout);
-  const dir = await mkdtemp(join(tmpdir(), `mgmt-${version}-`));
+  const dir = await mkdtemp(join(tmpdir(), `${name}-`));
   const sa = serviceAccountKeyPair();
   await writeFile(join(dir, 'sa.key'), sa.privateKeyPem);
   await writeFile(join(dir, 'sa.pub'), sa.publicKeyPem);
   const server = await startApiserver({
     dir,
-    name: `mgmt-${version}`,
+    name,
     binaries,
     minor,
     etcdUrl: c.etcdUrl,
-    etcdPrefix: `/${uniqueName(`mgmt-${version}`)}`,
+    etcdPrefix: `/${uniqueName(name)}`,
     saPublicKey: join(dir, 'sa.pub'),
     saPrivateKey: join(dir, 'sa.key'),
     token: randomToken(),
     attached: true,
+    extraArgs,
   });
-  const api = new RestClient(server.server, server.caPem, server.token);
-  await installCrds(api, version);
   return {
-    api,
-    version,
+    ...server,
     stop: async () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export async function startManagement(version: CapiVersion): Promise<Management> {
+  const server = await startExtraApiserver(`mgmt-${version}`);
+  const api = new RestClient(server.server, server.caPem, server.token);
+  await installCrds(api, version);
+  return { api, version, stop: server.stop };
 }
 
 /** Fast timings for tests: provisioning in a fraction of a second, heartbeats every 2 s. */

@@ -1,0 +1,211 @@
+// The one client every controller writes through: a token bucket (client-go's QPS/burst model) over all
+// requests, retries with exponential backoff and jitter for transient failures honouring Retry-After,
+// never a blind retry of a write that may have been applied, and a guard that refuses writes when this
+// replica must not act (lost leadership). Reads for decisions come from informers, not from here.
+import Bottleneck from 'bottleneck';
+import { errorFromResponse, KubeError } from './errors.ts';
+import { TransportError, type Transport, type WireResponse } from './transport.ts';
+
+export interface KubeClientOptions {
+  qps: number;
+  burst: number;
+  timeoutMs: number;
+  maxRetries: number;
+  /** Returns a reason when writes must be refused right now (e.g. "not the leader"), else null. */
+  writeGuard?: () => string | null;
+  /** Observes every attempt sent (metrics, tests). */
+  onRequest?: (e: RequestEvent) => void;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export interface RequestEvent {
+  method: string;
+  path: string;
+  status: number;
+  attempt: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface WriteOptions {
+  /**
+   * Whether sending the request twice is harmless. Creates (POST) are not: after a timeout or a 5xx the
+   * first may have been applied. 429 and connection-refused are retried regardless: nothing was applied.
+   */
+  idempotent?: boolean;
+  contentType?: string;
+}
+
+const BACKOFF_BASE_MS = 200;
+const BACKOFF_MAX_MS = 10_000;
+
+export class KubeClient {
+  readonly transport: Transport;
+  private readonly opts: Required<Omit<KubeClientOptions, 'writeGuard' | 'onRequest'>> &
+    Pick<KubeClientOptions, 'writeGuard' | 'onRequest'>;
+  private readonly limiter: Bottleneck;
+
+  constructor(transport: Transport, opts: KubeClientOptions) {
+    if (!(opts.qps > 0) || !(opts.burst >= 1)) throw new RangeError('qps must be > 0 and burst >= 1');
+    this.transport = transport;
+    this.opts = {
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()),
+      random: Math.random,
+      ...opts,
+    };
+    // Token bucket: `burst` tokens, refilled at `qps` per second, checked often enough to keep the rate.
+    const interval = Math.max(10, Math.floor(1000 / opts.qps));
+    this.limiter = new Bottleneck({
+      reservoir: opts.burst,
+      reservoirIncreaseInterval: interval,
+      reservoirIncreaseAmount: Math.max(1, Math.round((opts.qps * interval) / 1000)),
+      reservoirIncreaseMaximum: opts.burst,
+      heartbeatInterval: Math.min(250, interval),
+    });
+  }
+
+  /** Stops the limiter's timer; pending requests fail. */
+  async close(): Promise<void> {
+    await this.limiter.stop({ dropWaitingJobs: true });
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return this.send<T>('GET', path, undefined, { idempotent: true });
+  }
+
+  /** GET that answers undefined for 404. */
+  async getOrNull<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (e) {
+      if (e instanceof KubeError && e.kind === 'NotFound') return undefined;
+      throw e;
+    }
+  }
+
+  async create<T>(path: string, body: unknown, o: WriteOptions = {}): Promise<T> {
+    return this.write<T>('POST', path, body, { idempotent: false, ...o });
+  }
+
+  /** PUT; carry metadata.resourceVersion in the body so a concurrent change is a 409, not a lost update. */
+  async replace<T>(path: string, body: unknown): Promise<T> {
+    return this.write<T>('PUT', path, body, { idempotent: true });
+  }
+
+  /** JSON merge patch; with resourceVersion it applies only to the version the decision was made on. */
+  async mergePatch<T>(path: string, patch: Record<string, unknown>, resourceVersion?: string): Promise<T> {
+    const body =
+      resourceVersion === undefined
+        ? patch
+        : {
+            ...patch,
+            metadata: { ...(patch.metadata as Record<string, unknown> | undefined), resourceVersion },
+          };
+    return this.write<T>('PATCH', path, body, {
+      idempotent: true,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  async delete(
+    path: string,
+    o: {
+      uid?: string;
+      resourceVersion?: string;
+      gracePeriodSeconds?: number;
+      propagationPolicy?: string;
+    } = {},
+  ): Promise<void> {
+    const body: Record<string, unknown> = { apiVersion: 'v1', kind: 'DeleteOptions' };
+    if (o.uid || o.resourceVersion) body.preconditions = { uid: o.uid, resourceVersion: o.resourceVersion };
+    if (o.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = o.gracePeriodSeconds;
+    if (o.propagationPolicy) body.propagationPolicy = o.propagationPolicy;
+    await this.write('DELETE', path, body, { idempotent: true });
+  }
+
+  /** Any other write (e.g. an Eviction, a subresource POST), with its idempotency stated by the caller. */
+  async write<T>(method: string, path: string, body: unknown, o: WriteOptions): Promise<T> {
+    const refused = this.opts.writeGuard?.();
+    if (refused) {
+      throw new KubeError({
+        kind: 'Terminal',
+        status: 0,
+        reason: 'WriteRefused',
+        method,
+        path,
+        message: refused,
+      });
+    }
+    return this.send<T>(method, path, body, o);
+  }
+
+  /** A watch stream; it takes one token from the bucket, as client-go's watches do. */
+  async watch(
+    path: string,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<WireResponse | undefined> {
+    await this.limiter.schedule(async () => undefined);
+    return this.transport.stream(path, onLine, signal);
+  }
+
+  private async send<T>(method: string, path: string, body: unknown, o: WriteOptions): Promise<T> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 1; ; attempt++) {
+      const t0 = performance.now();
+      let res: WireResponse | undefined;
+      let err: KubeError | TransportError | undefined;
+      try {
+        res = await this.limiter.schedule(() =>
+          this.transport.request({
+            method,
+            path,
+            body: text,
+            contentType: o.contentType,
+            timeoutMs: this.opts.timeoutMs,
+          }),
+        );
+        if (res.status >= 300) err = errorFromResponse(method, path, res.status, res.headers, res.text);
+      } catch (e) {
+        err = e instanceof TransportError ? e : new TransportError(String(e), false, e);
+      }
+      this.opts.onRequest?.({
+        method,
+        path,
+        status: res?.status ?? 0,
+        attempt,
+        durationMs: performance.now() - t0,
+        error: err?.message,
+      });
+      if (!err) return (res!.text ? JSON.parse(res!.text) : undefined) as T;
+      if (attempt > this.opts.maxRetries || !this.retryable(err, o.idempotent ?? true)) {
+        if (err instanceof KubeError) throw err;
+        throw new KubeError({
+          kind: 'Transient',
+          status: 0,
+          reason: 'TransportError',
+          method,
+          path,
+          message: err.message,
+          cause: err,
+        });
+      }
+      await this.opts.sleep(this.backoff(attempt, err instanceof KubeError ? err.retryAfterMs : undefined));
+    }
+  }
+
+  private retryable(err: KubeError | TransportError, idempotent: boolean): boolean {
+    if (err instanceof TransportError) return idempotent || err.notSent;
+    if (err.kind !== 'Transient') return false;
+    // A 429 was refused before any processing; other transient failures may have applied a write.
+    return idempotent || err.status === 429;
+  }
+
+  /** Exponential backoff with ±50% jitter, or the server's Retry-After when it sent one. */
+  backoff(attempt: number, retryAfter?: number): number {
+    if (retryAfter !== undefined) return Math.min(retryAfter, 60_000);
+    const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+    return Math.round(exp * (0.5 + this.opts.random()));
+  }
+}

@@ -1,0 +1,137 @@
+// The wire: one HTTPS request or watch stream to an apiserver, with TLS and credentials taken from a
+// client-node KubeConfig (kubeconfig file, context, in-cluster service account, exec plugins).
+import { request, type RequestOptions } from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export interface WireResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export interface WireRequest {
+  method: string;
+  path: string;
+  body?: string;
+  contentType?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface Transport {
+  /** Identifies the apiserver in logs and metrics. */
+  readonly server: string;
+  request(r: WireRequest): Promise<WireResponse>;
+  /** Streams newline-delimited JSON lines of a watch until the server closes it or signal aborts. */
+  stream(
+    path: string,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<WireResponse | undefined>;
+}
+
+export class TransportError extends Error {
+  override name = 'TransportError';
+  /** True when the request certainly did not reach the server (e.g. connection refused), so any retry is safe. */
+  readonly notSent: boolean;
+  constructor(message: string, notSent: boolean, cause?: unknown) {
+    super(message, { cause });
+    this.notSent = notSent;
+  }
+}
+
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export function kubeConfigFrom(opts: {
+  kubeconfig?: string;
+  context?: string;
+  inCluster?: boolean;
+}): KubeConfig {
+  const kc = new KubeConfig();
+  if (opts.inCluster) kc.loadFromCluster();
+  else if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  if (opts.context) kc.setCurrentContext(opts.context);
+  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig names no current cluster');
+  return kc;
+}
+
+export class HttpsTransport implements Transport {
+  readonly server: string;
+  private readonly kc: KubeConfig;
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig names no current cluster');
+    this.server = cluster.server.replace(/\/$/, '');
+  }
+
+  private async options(method: string, headers: Record<string, string>): Promise<RequestOptions> {
+    const opts: RequestOptions = { method, headers: { accept: 'application/json', ...headers } };
+    // Credentials may rotate (exec plugins, projected tokens): apply them per request.
+    await this.kc.applyToHTTPSOptions(opts);
+    return opts;
+  }
+
+  async request(r: WireRequest): Promise<WireResponse> {
+    const headers: Record<string, string> = {};
+    if (r.body !== undefined) {
+      headers['content-type'] = r.contentType ?? 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(r.body));
+    }
+    const opts = await this.options(r.method, headers);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        this.server + r.path,
+        { ...opts, timeout: r.timeoutMs, signal: r.signal },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+          res.on('error', (e) => reject(new TransportError(`${r.method} ${r.path}: ${e.message}`, false, e)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${r.timeoutMs} ms`)));
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(new TransportError(`${r.method} ${r.path}: ${e.message}`, NOT_SENT.has(e.code ?? ''), e)),
+      );
+      if (r.body !== undefined) req.write(r.body);
+      req.end();
+    });
+  }
+
+  async stream(
+    path: string,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<WireResponse | undefined> {
+    const opts = await this.options('GET', {});
+    return new Promise((resolve, reject) => {
+      let buf = '';
+      const req = request(this.server + path, { ...opts, signal }, (res) => {
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+          return;
+        }
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buf += d;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (line.trim()) onLine(line);
+          }
+        });
+        res.on('end', () => resolve(undefined));
+        res.on('error', (e) => (signal.aborted ? resolve(undefined) : reject(e)));
+      });
+      req.on('error', (e) => (signal.aborted ? resolve(undefined) : reject(e)));
+      req.end();
+    });
+  }
+}
