@@ -123,7 +123,7 @@ describe('write path', () => {
     const qps = 200;
     const burst = 20;
     const sent: number[] = [];
-    const c = kubeClient({ qps, burst, onRequest: (e: RequestEvent) => void sent.push(performance.now()) });
+    const c = kubeClient({ qps, burst, onRequest: (_e: RequestEvent) => void sent.push(performance.now()) });
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
