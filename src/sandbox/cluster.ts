@@ -77,7 +77,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
   };
   const track = async (p: ManagedProcess): Promise<ManagedProcess> => {
     procs.push(p);
-    state.processes.push({ name: p.name, pid: p.pid, exe: p.exe });
+    state.processes.push({ name: p.name, pid: p.pid, exe: p.exe, startTicks: p.startTicks });
     await writeState(dir, state);
     return p;
   };

@@ -117,8 +117,7 @@ export async function sandboxDown(io: Io): Promise<number> {
     );
     return 1;
   }
-  // The simulator first, so it does not act on a half-stopped cluster.
-  await stopRecorded([...state.processes].reverse());
+  await stopRecorded(state.processes);
   await rm(sandboxDir(), { recursive: true, force: true });
   io.out(`sandbox: stopped pids ${state.processes.map((p) => p.pid).join(', ')}`);
   return 0;
@@ -171,7 +170,8 @@ export async function attachSandbox(
   opts: SandboxOptions,
 ): Promise<{ kubeconfig: string; binDir: string; stop: () => Promise<void> }> {
   const existing = await readState(sandboxDir());
-  if (existing && existing.detached) {
+  // A detached sandbox whose processes died (a reboot) is stale: the next start replaces it.
+  if (existing && existing.detached && existing.processes.every(isOurProcess)) {
     io.err('sandbox: using the running sandbox (started by `sandbox up`)');
     if (opts.demo) {
       const client = RestClient.fromKubeconfig(existing.kubeconfig);

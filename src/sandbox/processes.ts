@@ -7,6 +7,8 @@ export interface ProcessRecord {
   name: string;
   pid: number;
   exe: string;
+  /** Start time (clock ticks since boot): with the pid it identifies the process, even if the pid is reused. */
+  startTicks?: string;
 }
 
 export interface ManagedProcess extends ProcessRecord {
@@ -75,6 +77,7 @@ export function startProcess(opts: {
     name: opts.name,
     pid,
     exe: opts.exe,
+    startTicks: processStartTicks(pid),
     logFile: opts.logFile,
     exited,
     hasExited: () => done,
@@ -126,7 +129,9 @@ export function isOurProcess(rec: ProcessRecord): boolean {
   }
   const argv0 = cmdline.split('\0')[0] ?? '';
   // A zombie has an empty cmdline; it is dead for our purposes.
-  return argv0 === rec.exe || argv0 === '/usr/bin/setpriv';
+  if (argv0 !== rec.exe && argv0 !== '/usr/bin/setpriv') return false;
+  // Same pid and binary is not enough (another test run's etcd has the same path): compare start times.
+  return rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks;
 }
 
 export function isPidAlive(pid: number): boolean {
@@ -145,7 +150,9 @@ export async function stopRecorded(records: readonly ProcessRecord[], graceMs = 
   const deadline = Date.now() + graceMs;
   while (ours.some(isOurProcess) && Date.now() < deadline) await sleep(100);
   for (const r of ours.filter(isOurProcess)) killGroup(r.pid, 'SIGKILL');
-  while (ours.some(isOurProcess)) await sleep(50);
+  // SIGKILL cannot be ignored; the bound only guards against a process stuck in the kernel.
+  const killDeadline = Date.now() + 10_000;
+  while (ours.some(isOurProcess) && Date.now() < killDeadline) await sleep(50);
 }
 
 /** Last lines of a log, for error messages when a component dies or never gets ready. */
@@ -154,5 +161,17 @@ export function tailLog(file: string, lines = 20): string {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
+  }
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat); '' when gone. */
+export function processStartTicks(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may contain spaces; fields after the closing paren are space-separated.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? '';
+  } catch {
+    return '';
   }
 }

@@ -1,7 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isOurProcess, stopRecorded, type ProcessRecord } from './processes.ts';
+import { isOurProcess, processStartTicks, stopRecorded, type ProcessRecord } from './processes.ts';
 
 /** What a running cluster leaves on disk so a later run can find, report or clean it up. */
 export interface ClusterState {
@@ -35,18 +34,6 @@ export function staleVerdict(
   return s.detached ? 'keep' : 'reap';
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat); '' when gone. */
-export function processStartTicks(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces; fields after the closing paren are space-separated.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
 export const ownerIsAlive = (o: { pid: number; startTicks: string }): boolean =>
   o.startTicks !== '' && processStartTicks(o.pid) === o.startTicks;
 
@@ -55,7 +42,8 @@ export function selfOwner(): { pid: number; startTicks: string } {
 }
 
 export async function writeState(dir: string, s: ClusterState): Promise<void> {
-  const tmp = join(dir, 'state.json.tmp');
+  // A temp name of our own: two writers never interleave in one file, and rename is atomic.
+  const tmp = join(dir, `state.json.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   await writeFile(tmp, JSON.stringify(s, null, 2));
   await rename(tmp, join(dir, 'state.json'));
 }

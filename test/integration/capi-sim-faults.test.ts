@@ -141,6 +141,23 @@ describe('CAPI simulator faults (v1beta2)', () => {
     expect(nodes.items).toHaveLength(0);
   });
 
+  it('a node deleted from outside is not recreated: the machine reports NodeDeleted', async () => {
+    const { ns } = await setup(1);
+    const [m] = await eventually('a Running machine', async () => {
+      const l = await machines(ns);
+      return l.length === 1 && l[0]!.status?.phase === 'Running' && l;
+    });
+    const node = m!.metadata.name;
+    await workload.ok('DELETE', `/api/v1/nodes/${node}`);
+    await eventually('NodeHealthy=False/NodeDeleted on the machine', async () => {
+      const mm = fromObject(await mgmt.api.ok('GET', capi(ns, `machines/${node}`))) as Machine;
+      const c = mm.conditions.find((x) => x.type === 'NodeHealthy');
+      return c?.status === 'False' && c.reason === 'NodeDeleted';
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await workload.req('GET', `/api/v1/nodes/${node}`)).status).toBe(404);
+  });
+
   it('a paused Cluster freezes its MachineDeployments and MachineSets', async () => {
     const { ns } = await setup(2, {}, true);
     await new Promise((r) => setTimeout(r, 1500));

@@ -70,12 +70,15 @@ export class WatchCache<T extends KubeObject> {
           for (;;) {
             if (signal.aborted) return;
             let gone = false;
+            let failed = '';
             await this.client.watch<T | { code?: number }>(
               this.path,
               rv,
               (e) => {
                 if (e.type === 'ERROR') {
+                  // 410: relist now. Anything else: relist too, after backoff (never spin on the same RV).
                   if ((e.object as { code?: number }).code === 410) gone = true;
+                  else failed = `watch error ${(e.object as { code?: number }).code ?? '?'}`;
                   return;
                 }
                 const obj = e.object as T;
@@ -84,6 +87,7 @@ export class WatchCache<T extends KubeObject> {
               },
               signal,
             );
+            if (failed) throw new Error(failed);
             if (gone) break;
           }
         } catch (e) {

@@ -97,3 +97,24 @@ export function splitKey(key: string): { namespace: string; name: string } {
 export function controllerOwner(o: KubeObject, kind: string): string | undefined {
   return o.metadata.ownerReferences?.find((r) => r.controller && r.kind === kind)?.name;
 }
+
+/**
+ * Whether controllers may act on objects of a Cluster: not when it is paused (spec.paused or the paused
+ * annotation on the object), and not before the Cluster is in the cache (CAPI errors and requeues when
+ * it cannot get the Cluster; acting then could run ahead of a pause set at creation).
+ */
+export function clusterGate(
+  ctx: SimContext,
+  namespace: string,
+  clusterName: string,
+  objectAnnotations: Readonly<Record<string, string>>,
+): 'act' | 'paused' | 'wait' {
+  if (PAUSED_ANNOTATION in objectAnnotations) return 'paused';
+  const c = ctx.caches.clusters.get(nsKey(namespace, clusterName));
+  if (!c) return 'wait';
+  if (PAUSED_ANNOTATION in (c.metadata.annotations ?? {})) return 'paused';
+  return (c as { spec?: { paused?: boolean } }).spec?.paused === true ? 'paused' : 'act';
+}
+
+const PAUSED_ANNOTATION = 'cluster.x-k8s.io/paused';
+export const CLUSTER_WAIT_MS = 1000;

@@ -61,6 +61,7 @@ export class HollowKubelet {
   private readonly podIps = new Map<string, string>();
   private nextIp = 1;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   /** Count of heartbeat rounds and failed writes, for tests and the benchmark. */
   stats = { rounds: 0, leaseWrites: 0, leaseErrors: 0, lastRoundMs: 0 };
 
@@ -100,6 +101,7 @@ export class HollowKubelet {
       await this.heartbeatAll();
       this.stats.rounds++;
       this.stats.lastRoundMs = performance.now() - t0;
+      if (this.stopped) return;
       this.timer = setTimeout(() => void tick(), Math.max(0, this.opts.heartbeatMs - this.stats.lastRoundMs));
       this.timer.unref();
     };
@@ -107,6 +109,7 @@ export class HollowKubelet {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     for (const t of this.terminating.values()) clearTimeout(t);
     this.terminating.clear();
@@ -158,11 +161,17 @@ export class HollowKubelet {
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status === 'True') return;
     await this.renewLease(name);
-    await this.client.mergePatch(`/api/v1/nodes/${name}/status`, {
-      status: {
-        conditions: [readyCondition('True', 'KubeletReady', 'hollow kubelet is posting ready status')],
+    // Strategic merge: conditions merge by type, so injected ones (DiskPressure, ...) stay.
+    await this.client.ok(
+      'PATCH',
+      `/api/v1/nodes/${name}/status`,
+      {
+        status: {
+          conditions: [readyCondition('True', 'KubeletReady', 'hollow kubelet is posting ready status')],
+        },
       },
-    });
+      'application/strategic-merge-patch+json',
+    );
   }
 
   /** Starts bound pods and terminates deleting ones, as a kubelet would. */

@@ -12,7 +12,16 @@ import {
   type MachineSet,
 } from '../../capi/types.ts';
 import type { KubeObject } from './cache.ts';
-import { capiPath, FAULTS, infraPath, nsKey, type InfraMachine, type SimContext } from './context.ts';
+import {
+  capiPath,
+  clusterGate,
+  CLUSTER_WAIT_MS,
+  FAULTS,
+  infraPath,
+  nsKey,
+  type InfraMachine,
+  type SimContext,
+} from './context.ts';
 import { ensureInfraMachine } from './machineset.ts';
 import { buildNode, type InstanceType } from './node-template.ts';
 import type { ReconcileResult } from './queue.ts';
@@ -27,9 +36,9 @@ export async function reconcileMachine(ctx: SimContext, key: string): Promise<Re
   const raw = ctx.caches.machines.get(key);
   if (!raw) return;
   const m = fromObject(raw) as Machine;
-  if (ANNOTATIONS.paused in m.meta.annotations) return;
-  const cluster = ctx.caches.clusters.get(nsKey(m.meta.namespace, m.clusterName));
-  if (cluster && (fromObject(cluster) as { paused: boolean }).paused) return;
+  const gate = clusterGate(ctx, m.meta.namespace, m.clusterName, m.meta.annotations);
+  if (gate === 'paused') return;
+  if (gate === 'wait') return { requeueAfterMs: CLUSTER_WAIT_MS };
   if (m.meta.deletionTimestamp) return reconcileDelete(ctx, m);
   if (!m.meta.finalizers.includes(MACHINE_FINALIZER)) {
     await ctx.mgmt.mergePatch(capiPath(ctx.version, 'machines', m.meta.namespace, m.meta.name), {
@@ -54,9 +63,16 @@ async function reconcileNormal(
   if (!infra) {
     // Created by the MachineSet right after the Machine; a crash in between leaves it to us.
     const ms = m.ownerMachineSet ? ctx.caches.machineSets.get(nsKey(ns, m.ownerMachineSet)) : undefined;
-    if (ms && !m.providerID) await ensureInfraMachine(ctx, fromObject(ms) as MachineSet, raw);
+    if (!ms || m.providerID) {
+      // Nothing to clone it from, or it existed and was deleted: CAPI reports the machine, it does not loop.
+      ctx.opts.log(
+        `Machine ${ns}/${m.meta.name}: infrastructure machine ${m.infrastructureRef.name} is missing`,
+      );
+      return;
+    }
+    await ensureInfraMachine(ctx, fromObject(ms) as MachineSet, raw);
     await patchMachineStatus(ctx, m, { phase: 'Provisioning', bootstrapReady: true });
-    return { requeueAfterMs: 200 };
+    return; // the SandboxMachine's ADDED event brings us back
   }
   const now = ctx.opts.now().getTime();
   const stalled = FAULTS.stallProvisioning in m.meta.annotations;
@@ -72,8 +88,14 @@ async function reconcileNormal(
   if (!m.providerID) {
     await ctx.mgmt.mergePatch(capiPath(ctx.version, 'machines', ns, m.meta.name), { spec: { providerID } });
   }
-  const nodeName = m.meta.name;
+  const nodeName = m.nodeRef ?? m.meta.name;
   let node = ctx.caches.nodes.get(nodeName);
+  if (!node && m.nodeRef) {
+    // The machine's node was deleted from outside: a real machine does not re-register under the same
+    // object, so report it (MachineHealthCheck's NodeDeleted case) instead of recreating it.
+    await patchMachineStatus(ctx, m, { phase: 'Running', nodeReady: 'Unknown', nodeDeleted: true });
+    return;
+  }
   if (!node) {
     if (FAULTS.neverJoin in m.meta.annotations) {
       await patchMachineStatus(ctx, m, {
@@ -132,7 +154,7 @@ async function provisionInfra(
   providerID: string,
 ): Promise<InfraMachine> {
   const path = infraPath('sandboxmachines', infra.metadata.namespace, infra.metadata.name);
-  const updated = await ctx.mgmt.mergePatch<InfraMachine>(path, { spec: { providerID } });
+  // Status first: providerID is what marks the step done, so a crash in between repeats the whole step.
   await ctx.mgmt.mergePatch(path + '/status', {
     status: {
       ready: true,
@@ -140,7 +162,7 @@ async function provisionInfra(
       addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
     },
   });
-  return updated;
+  return ctx.mgmt.mergePatch<InfraMachine>(path, { spec: { providerID } });
 }
 
 async function reconcileDelete(ctx: SimContext, m: Machine): Promise<ReconcileResult | void> {
@@ -183,6 +205,8 @@ interface MachineStatusInput {
   nodeRef?: string;
   /** The Node's Ready status, mirrored into the Machine's NodeReady and NodeHealthy conditions. */
   nodeReady?: 'True' | 'False' | 'Unknown';
+  /** The Node behind nodeRef is gone: NodeHealthy=False with CAPI's NodeDeleted reason. */
+  nodeDeleted?: boolean;
 }
 
 /** Writes the Machine status fields the sandbox owns, in the served version's shape, only when they change. */
@@ -195,14 +219,15 @@ async function patchMachineStatus(ctx: SimContext, m: Machine, s: MachineStatusI
     conditions = [...m.conditions];
     // Ready summarises the machine; in the sandbox that is whether its node is Ready.
     for (const type of ['NodeReady', 'NodeHealthy', 'Ready']) {
+      const deleted = s.nodeDeleted === true && type !== 'NodeReady';
       conditions = setCondition(
         conditions,
         {
           type,
-          status: s.nodeReady,
-          reason: ok ? 'NodeReady' : 'NodeNotReady',
-          message: ok ? 'Node is Ready' : 'Node is not Ready',
-          ...(ctx.version === 'v1beta1' && !ok ? { severity: 'Warning' } : {}),
+          status: deleted ? 'False' : s.nodeReady,
+          reason: deleted ? 'NodeDeleted' : ok ? 'NodeReady' : 'NodeNotReady',
+          message: deleted ? 'Node has been deleted' : ok ? 'Node is Ready' : 'Node is not Ready',
+          ...(ctx.version === 'v1beta1' && (!ok || deleted) ? { severity: 'Warning' } : {}),
           ...(ctx.version === 'v1beta2' ? { observedGeneration: m.meta.generation } : {}),
         },
         now,
@@ -215,7 +240,8 @@ async function patchMachineStatus(ctx: SimContext, m: Machine, s: MachineStatusI
     (s.infrastructureProvisioned === undefined ||
       m.infrastructureProvisioned === s.infrastructureProvisioned) &&
     (s.nodeRef === undefined || m.nodeRef === s.nodeRef) &&
-    (s.nodeReady === undefined || findCondition(m.conditions, 'NodeReady')?.status === s.nodeReady);
+    (s.nodeReady === undefined || findCondition(m.conditions, 'NodeReady')?.status === s.nodeReady) &&
+    (s.nodeDeleted === undefined || findCondition(m.conditions, 'NodeHealthy')?.reason === 'NodeDeleted');
   if (same) return;
   const patches = machineStatusPatch(ctx.version, { ...s, conditions });
   // The resourceVersion turns a concurrent write of the conditions into a 409 and a retry.

@@ -3,9 +3,9 @@
 // bounded by maxSurge/maxUnavailable when the template changes, and status summed from the MachineSets.
 import { fromObject, replicaStatusPatch } from '../../capi/adapters/index.ts';
 import { selectorToString } from '../../capi/selectors.ts';
-import { ANNOTATIONS, LABELS, type MachineDeployment, type MachineSet } from '../../capi/types.ts';
+import { LABELS, type MachineDeployment, type MachineSet } from '../../capi/types.ts';
 import type { KubeObject } from './cache.ts';
-import { capiPath, nsKey, type SimContext } from './context.ts';
+import { capiPath, clusterGate, CLUSTER_WAIT_MS, type SimContext } from './context.ts';
 import { templateHash } from './node-template.ts';
 import type { ReconcileResult } from './queue.ts';
 import { sendPatch } from './patch.ts';
@@ -64,15 +64,17 @@ export async function reconcileMachineDeployment(
   const raw = ctx.caches.machineDeployments.get(key);
   if (!raw || raw.metadata.deletionTimestamp) return;
   const md = fromObject(raw) as MachineDeployment;
-  if (ANNOTATIONS.paused in md.meta.annotations) return;
-  const cluster = ctx.caches.clusters.get(nsKey(md.meta.namespace, md.clusterName));
-  if (cluster && (fromObject(cluster) as { paused: boolean }).paused) return;
+  const gate = clusterGate(ctx, md.meta.namespace, md.clusterName, md.meta.annotations);
+  if (gate === 'paused') return;
+  if (gate === 'wait') return { requeueAfterMs: CLUSTER_WAIT_MS };
   if (md.replicas === undefined) {
     ctx.opts.log(`MachineDeployment ${key} has no spec.replicas; CAPI's webhook would have defaulted it`);
     return;
   }
-  const rawTemplate = (raw as unknown as { spec: { template: unknown } }).spec.template;
-  const hash = templateHash(rawTemplate);
+  // Only the machine spec makes a new revision; template labels/annotations and the deletion order are
+  // propagated to the existing MachineSets in place, as CAPI does (no rollout for metadata).
+  const rawTemplate = (raw as unknown as { spec: { template: { spec: unknown } } }).spec.template;
+  const hash = templateHash(rawTemplate.spec);
   const owned = ctx.caches.machineSets
     .list()
     .filter(
@@ -106,6 +108,7 @@ export async function reconcileMachineDeployment(
           available: o.status.availableReplicas ?? 0,
         })),
       );
+  for (const ms of owned) await propagateInPlace(ctx, md, ms);
   if (current.replicas !== plan.newReplicas) await scaleMachineSet(ctx, current, plan.newReplicas);
   for (const o of plan.old) {
     const ms = old.find((x) => x.meta.name === o.name)!;
@@ -120,6 +123,38 @@ export async function reconcileMachineDeployment(
   current = owned.find((s) => s.meta.labels[LABELS.templateHash] === hash)!;
   await writeStatus(ctx, md, raw, owned, current);
   return old.length > 0 ? { requeueAfterMs: 500 } : undefined;
+}
+
+/** A merge patch turning map `cur` into `want` (null removes a key); undefined when they are equal. */
+export function mapPatch(
+  cur: Readonly<Record<string, string>>,
+  want: Readonly<Record<string, string>>,
+): Record<string, string | null> | undefined {
+  const patch: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(want)) if (cur[k] !== v) patch[k] = v;
+  for (const k of Object.keys(cur)) if (!(k in want)) patch[k] = null;
+  return Object.keys(patch).length ? patch : undefined;
+}
+
+/** Copies the MachineDeployment's template metadata and deletion order into a MachineSet. */
+async function propagateInPlace(ctx: SimContext, md: MachineDeployment, ms: MachineSet): Promise<void> {
+  const hash = ms.meta.labels[LABELS.templateHash];
+  const wantLabels = { ...md.template.labels, ...(hash ? { [LABELS.templateHash]: hash } : {}) };
+  const labels = mapPatch(ms.template.labels, wantLabels);
+  const annotations = mapPatch(ms.template.annotations, md.template.annotations);
+  const orderChanged = ms.deletionOrder !== md.deletionOrder;
+  if (!labels && !annotations && !orderChanged) return;
+  const spec: Record<string, unknown> = {};
+  if (labels || annotations)
+    spec.template = { metadata: { ...(labels && { labels }), ...(annotations && { annotations }) } };
+  if (orderChanged) {
+    if (ctx.version === 'v1beta2') spec.deletion = { order: md.deletionOrder };
+    else spec.deletePolicy = md.deletionOrder;
+  }
+  await ctx.mgmt.mergePatch(capiPath(ctx.version, 'machinesets', ms.meta.namespace, ms.meta.name), {
+    metadata: { resourceVersion: ms.meta.resourceVersion },
+    spec,
+  });
 }
 
 function machinesLeft(ctx: SimContext, ms: MachineSet): number {

@@ -8,6 +8,8 @@ import { ANNOTATIONS, LABELS, type Machine, type MachineSet } from '../../capi/t
 import type { KubeObject } from './cache.ts';
 import {
   capiPath,
+  clusterGate,
+  CLUSTER_WAIT_MS,
   INFRA_API_VERSION,
   INFRA_GROUP,
   infraPath,
@@ -22,18 +24,22 @@ import { sendPatch } from './patch.ts';
 
 const EXPECTATION_TIMEOUT_MS = 30_000;
 
-/** Machines of a MachineSet: matching its selector and cluster, not controlled by someone else. */
-export function machinesOf(ctx: SimContext, ms: MachineSet): Machine[] {
-  const out: Machine[] = [];
+/**
+ * Machines of a MachineSet, as CAPI's getAndAdoptMachinesForMachineSet: in its namespace, matching its
+ * selector and cluster, and either controlled by it or by no one (orphans, which it adopts).
+ */
+export function machinesOf(ctx: SimContext, ms: MachineSet): { owned: Machine[]; orphans: Machine[] } {
+  const owned: Machine[] = [];
+  const orphans: Machine[] = [];
   for (const raw of ctx.caches.machines.list()) {
     if (raw.metadata.namespace !== ms.meta.namespace) continue;
+    const labels = raw.metadata.labels ?? {};
+    if (!matchesSelector(labels, ms.selector) || labels[LABELS.clusterName] !== ms.clusterName) continue;
     const owner = raw.metadata.ownerReferences?.find((r) => r.controller);
     if (owner && owner.uid !== ms.meta.uid) continue;
-    if (!owner && !matchesSelector(raw.metadata.labels ?? {}, ms.selector)) continue;
-    if ((raw.metadata.labels ?? {})[LABELS.clusterName] !== ms.clusterName) continue;
-    out.push(fromObject(raw) as Machine);
+    (owner ? owned : orphans).push(fromObject(raw) as Machine);
   }
-  return out;
+  return { owned, orphans };
 }
 
 export function isMachineReady(ctx: SimContext, m: Machine): boolean {
@@ -62,32 +68,31 @@ function expectationsPending(ctx: SimContext, key: string): boolean {
   return true;
 }
 
-function isPaused(
-  ctx: SimContext,
-  obj: { meta: { namespace: string; annotations: Readonly<Record<string, string>> } },
-  cluster: string,
-): boolean {
-  if (ANNOTATIONS.paused in obj.meta.annotations) return true;
-  const c = ctx.caches.clusters.get(nsKey(obj.meta.namespace, cluster));
-  return c ? (fromObject(c) as { paused: boolean }).paused : false;
-}
-
 export async function reconcileMachineSet(ctx: SimContext, key: string): Promise<ReconcileResult | void> {
   const raw = ctx.caches.machineSets.get(key);
   if (!raw || raw.metadata.deletionTimestamp) return;
   const ms = fromObject(raw) as MachineSet;
-  if (isPaused(ctx, ms, ms.clusterName)) return;
+  const gate = clusterGate(ctx, ms.meta.namespace, ms.clusterName, ms.meta.annotations);
+  if (gate === 'paused') return;
+  if (gate === 'wait') return { requeueAfterMs: CLUSTER_WAIT_MS };
   if (expectationsPending(ctx, key)) return { requeueAfterMs: 100 };
   if (ms.replicas === undefined) {
     ctx.opts.log(`MachineSet ${key} has no spec.replicas; CAPI's webhook would have defaulted it`);
     return;
   }
-  const machines = machinesOf(ctx, ms);
+  const { owned, orphans } = machinesOf(ctx, ms);
+  for (const o of orphans) await adopt(ctx, ms, o);
+  const machines = [...owned, ...orphans];
   const diff = machines.length - ms.replicas;
   if (diff < 0 && ms.meta.annotations[ANNOTATIONS.disableMachineCreate] !== 'true') {
     const created = new Set<string>();
     ctx.expectations.set(key, { create: created, del: new Set(), since: Date.now() });
-    for (let i = 0; i < -diff; i++) created.add(await createMachine(ctx, ms));
+    for (let i = 0; i < -diff; i++) {
+      // Expect the name before the POST: if a later step fails, the next reconcile still waits for it.
+      const name = `${ms.meta.name}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+      created.add(name);
+      await createMachine(ctx, ms, name);
+    }
   } else if (diff > 0) {
     const victims = machinesToDelete(
       machines.map((m) => ({
@@ -96,7 +101,8 @@ export async function reconcileMachineSet(ctx: SimContext, key: string): Promise
         deletionTimestamp: m.meta.deletionTimestamp,
         annotations: m.meta.annotations,
         nodeRef: m.nodeRef,
-        conditions: m.conditions,
+        // CAPI judges health on its v1beta2 conditions, which a v1beta1 object mirrors in status.v1beta2.
+        conditions: [...m.conditions, ...(m.otherVersionConditions ?? [])],
       })),
       diff,
       ms.deletionOrder,
@@ -114,7 +120,7 @@ export async function reconcileMachineSet(ctx: SimContext, key: string): Promise
 }
 
 async function writeStatus(ctx: SimContext, ms: MachineSet): Promise<void> {
-  const machines = machinesOf(ctx, ms);
+  const machines = machinesOf(ctx, ms).owned;
   const ready = machines.filter((m) => isMachineReady(ctx, m)).length;
   const want = {
     replicas: machines.length,
@@ -132,8 +138,7 @@ async function writeStatus(ctx: SimContext, ms: MachineSet): Promise<void> {
 }
 
 /** Creates the Machine and then its infrastructure machine; a crash in between is repaired by the Machine controller. */
-async function createMachine(ctx: SimContext, ms: MachineSet): Promise<string> {
-  const name = `${ms.meta.name}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+async function createMachine(ctx: SimContext, ms: MachineSet, name: string): Promise<void> {
   const machine = machineFromTemplate(ctx.version, {
     machineSet: ms,
     name,
@@ -152,7 +157,22 @@ async function createMachine(ctx: SimContext, ms: MachineSet): Promise<string> {
   );
   await ensureInfraMachine(ctx, ms, created);
   ctx.opts.log(`MachineSet ${ms.meta.namespace}/${ms.meta.name}: created Machine ${name}`);
-  return name;
+}
+
+/** Takes an orphan that matches the selector, guarded by the resourceVersion it was judged on. */
+async function adopt(ctx: SimContext, ms: MachineSet, m: Machine): Promise<void> {
+  const ref = {
+    apiVersion: `cluster.x-k8s.io/${ctx.version}`,
+    kind: 'MachineSet',
+    name: ms.meta.name,
+    uid: ms.meta.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+  await ctx.mgmt.mergePatch(capiPath(ctx.version, 'machines', m.meta.namespace, m.meta.name), {
+    metadata: { ownerReferences: [...m.meta.ownerReferences, ref], resourceVersion: m.meta.resourceVersion },
+  });
+  ctx.opts.log(`MachineSet ${ms.meta.namespace}/${ms.meta.name}: adopted Machine ${m.meta.name}`);
 }
 
 /** Clones the MachineSet's SandboxMachineTemplate into the Machine's SandboxMachine (idempotent). */

@@ -59,10 +59,12 @@ export class WorkQueue {
     this.pump();
   }
 
-  stop(): void {
+  /** Stops taking work; resolves once the reconciles already running have returned. */
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    while (this.active > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   get idle(): boolean {

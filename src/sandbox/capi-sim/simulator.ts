@@ -152,9 +152,10 @@ export class CapiSimulator {
 
   /** Stops everything at once without tidying up, exactly like a crash; the API objects are the state. */
   async stop(): Promise<void> {
-    this.ctx.queue.stop();
-    this.ctx.kubelet.stop();
     this.abort.abort();
+    this.ctx.kubelet.stop();
+    // Requests already on the wire settle (a crashed process's last request may still land); nothing new is sent.
+    await this.ctx.queue.stop();
     await Promise.allSettled(this.loops);
   }
 
@@ -216,12 +217,21 @@ export class CapiSimulator {
     this.ctx.queue.add(`m:${keyOf(o)}`);
     const ms = controllerOwner(o, 'MachineSet');
     if (ms) this.ctx.queue.add(`ms:${nsKey(o.metadata.namespace!, ms)}`);
+    else if (!o.metadata.ownerReferences?.some((r) => r.controller)) {
+      // An orphan: any MachineSet of its namespace may adopt it.
+      for (const s of this.ctx.caches.machineSets.list()) {
+        if (s.metadata.namespace === o.metadata.namespace) this.ctx.queue.add(`ms:${keyOf(s)}`);
+      }
+    }
   }
 
   private nodeChanged(n: NodeObject, type: string): void {
     const name = n.metadata.name;
     const a = n.metadata.annotations ?? {};
-    if (type !== 'DELETED') {
+    if (type === 'DELETED') {
+      // Whoever deleted it, its kubelet is gone with it (no Lease renewals that would recreate the Lease).
+      this.ctx.kubelet.removeNode(name);
+    } else {
       if (FAULTS.stopHeartbeats in a) this.ctx.kubelet.silence(name);
       else this.ctx.kubelet.resume(name);
       this.ctx.queue.add(`node:${name}`);
