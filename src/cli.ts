@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
 import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
+import { loadConfig, processConfigSources } from './config/load.ts';
+import { createLogger } from './runtime/log.ts';
+import { startService } from './service.ts';
 import {
   attachSandbox,
   printAccess,
@@ -13,10 +16,9 @@ import {
 const USAGE = `usage: capi-autopilot <command>
 
 commands:
-  run [--kubeconfig PATH] [--no-demo] [--capi-version v1beta2|v1beta1]
-                                run against a cluster; without --kubeconfig, on the local sandbox with
-                                its CAPI simulator and demo (started here and stopped on Ctrl-C, or the
-                                one 'sandbox up' left running)
+  run [--no-demo] [--capi-version V] [--config PATH] [--set k=v] [--kubeconfig PATH] [--port N]
+                                run the service; without a management kubeconfig, on the local sandbox
+                                with its CAPI simulator and demo ('run --help' for details)
   sandbox up [--json] [--demo] [--capi-version v1beta2|v1beta1]
                                 start the local sandbox (real control plane, Cluster API CRDs, CAPI
                                 simulator) in the background and print its kubeconfig
@@ -97,30 +99,68 @@ async function sandboxCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
+const RUN_USAGE = `usage: capi-autopilot run [--no-demo] [--capi-version v1beta2|v1beta1] [configuration flags]
+
+Runs the service. Without a management kubeconfig (management.kubeconfig, --kubeconfig, or
+management.inCluster) it runs on the local sandbox: started here with the CAPI simulator and the demo,
+or the one 'sandbox up' left running.
+
+configuration flags (precedence: defaults < --config file < CAPI_AUTOPILOT_* env < flags):
+  --config PATH                 YAML configuration file (also CAPI_AUTOPILOT_CONFIG)
+  --set section.key=value       any configuration field (repeatable)
+  --kubeconfig PATH             management cluster kubeconfig (management.kubeconfig)
+  --log-level LEVEL             trace | debug | info | warn | error (log.level)
+  --port N                      HTTP port for /healthz /readyz /metrics /status (server.port)
+The configuration reference is in README.md.`;
+
+/** Deadline for a clean shutdown: in-flight steps finish or stop at a safe point, the lease is released. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
 async function runCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    allowNegative: true,
-    options: {
-      kubeconfig: { type: 'string' },
-      demo: { type: 'boolean', default: true },
-      'capi-version': { type: 'string' },
-    },
-  });
-  if (values.kubeconfig) {
-    io.err(
-      'run --kubeconfig: no controllers are part of this build yet; nothing to run against an external cluster',
-    );
-    return 2;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(RUN_USAGE);
+    return 0;
   }
-  const capiVersion = parseCapiVersion(values['capi-version']) ?? 'v1beta2';
-  const sandbox = await attachSandbox(io, { demo: values.demo, capiVersion });
-  io.out(`sandbox ready (Cluster API ${capiVersion}, CAPI simulator running)`);
-  printAccess(io, sandbox.binDir, sandbox.kubeconfig, values.demo);
+  // run's own flags; everything else is configuration.
+  let demo = true;
+  let capiVersionFlag: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--no-demo') demo = false;
+    else if (a === '--demo') demo = true;
+    else if (a === '--capi-version') capiVersionFlag = argv[++i];
+    else if (a.startsWith('--capi-version=')) capiVersionFlag = a.slice('--capi-version='.length);
+    else rest.push(a);
+  }
+  const capiVersion = parseCapiVersion(capiVersionFlag) ?? 'v1beta2';
+  const config = loadConfig(processConfigSources(rest));
+  const log = createLogger(config.log);
+  let sandbox: Awaited<ReturnType<typeof attachSandbox>> | undefined;
+  if (!config.management.kubeconfig && !config.management.inCluster) {
+    sandbox = await attachSandbox(io, { demo, capiVersion });
+    printAccess(io, sandbox.binDir, sandbox.kubeconfig, demo);
+  }
+  let service;
+  try {
+    service = await startService({ config, log, managementKubeconfig: sandbox?.kubeconfig });
+  } catch (e) {
+    await sandbox?.stop();
+    throw e;
+  }
+  io.out(`service:    http://127.0.0.1:${service.port}/status   (also /healthz /readyz /metrics)`);
   io.out('Ctrl-C stops what this command started and exits.');
   await waitForSignal();
   io.err('stopping');
-  await sandbox.stop();
+  const stopped = (async () => {
+    await service.stop();
+    await sandbox?.stop();
+  })();
+  const timedOut = await Promise.race([
+    stopped.then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), SHUTDOWN_DEADLINE_MS).unref()),
+  ]);
+  if (timedOut) io.err(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting anyway`);
   return 0;
 }
 

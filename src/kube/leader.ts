@@ -180,7 +180,8 @@ export class LeaderElector {
   /** Remembers when the lease record last changed, on our own clock. */
   private observe(record: string, holder: string, now: number): void {
     if (this.observed?.record === record) return;
+    const changed = this.observed?.holder !== holder;
     this.observed = { record, at: now, holder };
-    if (holder) this.o.onNewLeader?.(holder);
+    if (holder && changed) this.o.onNewLeader?.(holder);
   }
 }

@@ -8,7 +8,7 @@ import {
 } from '../../src/sandbox/capi-sim/node-template.ts';
 import { terminationDelayMs, type PodObject } from '../../src/sandbox/capi-sim/hollow-kubelet.ts';
 import { templateStatus } from '../../src/sandbox/capi-sim/infra-template.ts';
-import { WorkQueue } from '../../src/sandbox/capi-sim/queue.ts';
+import { WorkQueue } from '../../src/runtime/queue.ts';
 
 describe('rollout planning', () => {
   it.each([

@@ -4,7 +4,7 @@ import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
 import type { RestClient } from '../rest.ts';
 import type { KubeObject, WatchCache } from './cache.ts';
 import type { HollowKubelet, NodeObject, PodObject } from './hollow-kubelet.ts';
-import type { WorkQueue } from './queue.ts';
+import type { WorkQueue } from '../../runtime/queue.ts';
 
 export const INFRA_GROUP = 'infrastructure.sandbox.capi-autopilot.io';
 export const INFRA_VERSION = 'v1alpha1';

@@ -3,7 +3,7 @@
 // of an infrastructure provider (CAPI-FACTS §5).
 import { infraPath, type InfraTemplate, type SimContext } from './context.ts';
 import { capacityOf, type InstanceType } from './node-template.ts';
-import type { ReconcileResult } from './queue.ts';
+import type { ReconcileResult } from '../../runtime/queue.ts';
 
 export function templateStatus(t: InstanceType): {
   capacity: Record<string, string>;

@@ -24,7 +24,7 @@ import {
 } from './context.ts';
 import { ensureInfraMachine } from './machineset.ts';
 import { buildNode, type InstanceType } from './node-template.ts';
-import type { ReconcileResult } from './queue.ts';
+import type { ReconcileResult } from '../../runtime/queue.ts';
 import { sendPatch } from './patch.ts';
 
 const hasPrefix = (annotations: Readonly<Record<string, string>>, prefix: string): boolean =>

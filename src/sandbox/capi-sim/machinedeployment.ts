@@ -7,7 +7,7 @@ import { LABELS, type MachineDeployment, type MachineSet } from '../../capi/type
 import type { KubeObject } from './cache.ts';
 import { capiPath, clusterGate, CLUSTER_WAIT_MS, type SimContext } from './context.ts';
 import { templateHash } from './node-template.ts';
-import type { ReconcileResult } from './queue.ts';
+import type { ReconcileResult } from '../../runtime/queue.ts';
 import { sendPatch } from './patch.ts';
 
 /** int-or-percent of `total`, rounding as Kubernetes does (up for surge, down for unavailable). */

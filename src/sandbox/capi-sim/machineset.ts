@@ -19,7 +19,7 @@ import {
   type SimContext,
 } from './context.ts';
 import { machinesToDelete } from './delete-priority.ts';
-import type { ReconcileResult } from './queue.ts';
+import type { ReconcileResult } from '../../runtime/queue.ts';
 import { sendPatch } from './patch.ts';
 
 const EXPECTATION_TIMEOUT_MS = 30_000;

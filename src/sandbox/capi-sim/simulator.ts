@@ -23,7 +23,7 @@ import { reconcileMachine } from './machine.ts';
 import { reconcileMachineDeployment } from './machinedeployment.ts';
 import { reconcileMachineSet } from './machineset.ts';
 import { HOLLOW_NODE_LABEL } from './node-template.ts';
-import { WorkQueue } from './queue.ts';
+import { WorkQueue } from '../../runtime/queue.ts';
 
 export interface SimulatorConfig extends Partial<SimOptions> {
   /** Management cluster: CAPI and infrastructure objects. */

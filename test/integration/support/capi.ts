@@ -20,6 +20,7 @@ const run = promisify(execFile);
 
 export interface Management {
   api: RestClient;
+  kubeconfigPath: string;
   version: CapiVersion;
   stop(): Promise<void>;
 }
@@ -59,7 +60,7 @@ export async function startManagement(version: CapiVersion): Promise<Management>
   const server = await startExtraApiserver(`mgmt-${version}`);
   const api = new RestClient(server.server, server.caPem, server.token);
   await installCrds(api, version);
-  return { api, version, stop: server.stop };
+  return { api, version, kubeconfigPath: server.kubeconfigPath, stop: server.stop };
 }
 
 /** Fast timings for tests: provisioning in a fraction of a second, heartbeats every 2 s. */

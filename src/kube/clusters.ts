@@ -1,0 +1,169 @@
+// Workload clusters in scope: for every CAPI Cluster the service sees, a client (and the caller's
+// informers) for its API server. Kubeconfigs come, as CAPI users expect, from the Cluster's
+// `<name>-kubeconfig` Secret (key `value`), or from explicit files, or the management cluster itself
+// serves as the workload cluster (cluster-autoscaler's single-cluster mode). Clusters come and go at runtime.
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from './client.ts';
+import type { Informer, KubeObject } from './informer.ts';
+
+export type WorkloadMode = 'same' | 'secret' | 'kubeconfig';
+
+export interface ClusterRef {
+  namespace: string;
+  name: string;
+}
+
+export interface WorkloadConnection {
+  ref: ClusterRef;
+  client: KubeClient;
+  /** Where the credentials came from, for /status and logs. */
+  source: string;
+  /** Stops what the caller started for this cluster (informers). */
+  close(): Promise<void>;
+}
+
+interface Secret extends KubeObject {
+  data?: Record<string, string>;
+}
+
+export interface WorkloadClustersOptions {
+  mode: WorkloadMode;
+  secretKey: string;
+  kubeconfigs: Readonly<Record<string, string>>;
+  management: KubeClient;
+  /** Builds a rate-limited client for a workload API server. */
+  clientFor: (kc: KubeConfig, cluster: ClusterRef) => KubeClient;
+  /** Called for a new connection: start informers etc.; returns a closer. */
+  onConnect: (c: Omit<WorkloadConnection, 'close'>) => Promise<() => Promise<void>>;
+  log: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export const kubeconfigSecretName = (cluster: string): string => `${cluster}-kubeconfig`;
+const key = (r: ClusterRef): string => `${r.namespace}/${r.name}`;
+
+export class WorkloadClusters {
+  private readonly o: WorkloadClustersOptions;
+  private readonly conns = new Map<string, WorkloadConnection>();
+  /** Secret resourceVersion a connection was built from, so a rotated kubeconfig reconnects. */
+  private readonly builtFrom = new Map<string, string>();
+  private readonly problems = new Map<string, string>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(o: WorkloadClustersOptions) {
+    this.o = o;
+  }
+
+  get(r: ClusterRef): WorkloadConnection | undefined {
+    return this.conns.get(key(r));
+  }
+
+  list(): WorkloadConnection[] {
+    return [...this.conns.values()];
+  }
+
+  /** Clusters in scope that have no connection, with the reason (missing Secret, bad kubeconfig, ...). */
+  waiting(): Array<{ cluster: string; reason: string }> {
+    return [...this.problems].map(([cluster, reason]) => ({ cluster, reason }));
+  }
+
+  /**
+   * Follows Clusters (and, in secret mode, the kubeconfig Secrets): call once both informers exist.
+   * Events are applied one at a time, in order.
+   */
+  follow(clusters: Informer<KubeObject>, secrets?: Informer<Secret>): void {
+    const sync = (r: ClusterRef) => {
+      this.chain = this.chain
+        .then(() => this.sync(r, clusters, secrets))
+        .catch((e: Error) => this.o.log(`workload cluster ${key(r)}: ${e.message}`));
+    };
+    clusters.onChange((_t, o) => sync({ namespace: o.metadata.namespace!, name: o.metadata.name }));
+    secrets?.onChange((_t, s) => {
+      const m = /^(.*)-kubeconfig$/.exec(s.metadata.name);
+      if (m?.[1]) sync({ namespace: s.metadata.namespace!, name: m[1] });
+    });
+  }
+
+  /** Resolves once every event seen so far has been applied. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  async closeAll(): Promise<void> {
+    await this.chain;
+    for (const k of [...this.conns.keys()]) await this.disconnect(k);
+  }
+
+  private async sync(
+    r: ClusterRef,
+    clusters: Informer<KubeObject>,
+    secrets?: Informer<Secret>,
+  ): Promise<void> {
+    const k = key(r);
+    const cluster = clusters.get(k);
+    if (!cluster || cluster.metadata.deletionTimestamp) {
+      this.problems.delete(k);
+      await this.disconnect(k);
+      return;
+    }
+    let kc: KubeConfig;
+    let source: string;
+    let version = '';
+    try {
+      if (this.o.mode === 'same') {
+        if (this.conns.has(k)) return;
+        await this.connect(r, this.o.management, 'management cluster (single-cluster mode)', '');
+        return;
+      }
+      if (this.o.mode === 'kubeconfig') {
+        const file = this.o.kubeconfigs[r.name] ?? this.o.kubeconfigs[k];
+        if (!file)
+          throw new Error(`no kubeconfig configured for cluster ${r.name} (workloadClusters.kubeconfigs)`);
+        if (this.conns.has(k)) return;
+        kc = new KubeConfig();
+        kc.loadFromFile(file);
+        source = `file ${file}`;
+      } else {
+        const secret = secrets?.get(`${r.namespace}/${kubeconfigSecretName(r.name)}`);
+        if (!secret) throw new Error(`waiting for Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`);
+        version = secret.metadata.resourceVersion ?? '';
+        if (this.conns.has(k) && this.builtFrom.get(k) === version) return;
+        const b64 = secret.data?.[this.o.secretKey];
+        if (!b64)
+          throw new Error(
+            `Secret ${r.namespace}/${kubeconfigSecretName(r.name)} has no key '${this.o.secretKey}'`,
+          );
+        kc = new KubeConfig();
+        kc.loadFromString(Buffer.from(b64, 'base64').toString('utf8'));
+        if (!kc.getCurrentCluster())
+          throw new Error(
+            `the kubeconfig in Secret ${r.namespace}/${kubeconfigSecretName(r.name)} names no current cluster`,
+          );
+        source = `Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`;
+      }
+    } catch (e) {
+      this.problems.set(k, (e as Error).message);
+      await this.disconnect(k);
+      return;
+    }
+    await this.disconnect(k);
+    await this.connect(r, this.o.clientFor(kc, r), source, version);
+  }
+
+  private async connect(r: ClusterRef, client: KubeClient, source: string, version: string): Promise<void> {
+    const k = key(r);
+    const close = await this.o.onConnect({ ref: r, client, source });
+    this.conns.set(k, { ref: r, client, source, close });
+    this.builtFrom.set(k, version);
+    this.problems.delete(k);
+    this.o.log(`workload cluster ${k} connected`, { source });
+  }
+
+  private async disconnect(k: string): Promise<void> {
+    const c = this.conns.get(k);
+    if (!c) return;
+    this.conns.delete(k);
+    this.builtFrom.delete(k);
+    await c.close();
+    this.o.log(`workload cluster ${k} disconnected`);
+  }
+}

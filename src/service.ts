@@ -1,0 +1,268 @@
+// The long-running service: clients, informers, workload clusters, leader election and HTTP endpoints.
+// Controllers (autoscaler, drain, remediation) plug in as they are built; they run only while leading
+// and write only through the guarded client.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { discoverCapiVersion } from './capi/adapters/index.ts';
+import { CAPI_GROUP, type CapiVersion } from './capi/types.ts';
+import type { Config } from './config/schema.ts';
+import { KubeClient, type RequestEvent } from './kube/client.ts';
+import { WorkloadClusters } from './kube/clusters.ts';
+import { Informer, type KubeObject } from './kube/informer.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { HttpsTransport, kubeConfigFrom } from './kube/transport.ts';
+import { createMetrics, type Metrics } from './metrics/registry.ts';
+import type { Logger } from './runtime/log.ts';
+import { startHttpServer, type HttpServer, type Readiness } from './server/http.ts';
+
+export interface ServiceOptions {
+  config: Config;
+  log: Logger;
+  /** Listen on this port instead of config.server.port (0: any free port; tests). */
+  portOverride?: number;
+  /** Override the management kubeconfig (the sandbox's, when none is configured). */
+  managementKubeconfig?: string;
+}
+
+export interface Service {
+  port: number;
+  metrics: Metrics;
+  capiVersion: CapiVersion;
+  informers: ReadonlyMap<string, Informer<KubeObject>>;
+  workload: WorkloadClusters;
+  leader: LeaderElector | undefined;
+  readiness(): Readiness;
+  status(): unknown;
+  /** Stops new work, releases the lease, closes informers and the HTTP server. */
+  stop(): Promise<void>;
+}
+
+const MGMT = 'management';
+
+export async function startService(o: ServiceOptions): Promise<Service> {
+  const { config, log } = o;
+  const metrics = createMetrics();
+  const identity = config.leaderElection.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const abort = new AbortController();
+  let elector: LeaderElector | undefined;
+
+  const observe = (cluster: string) => (e: RequestEvent) => {
+    metrics.kubeRequests.inc({ cluster, verb: e.method, code: String(e.status) });
+    metrics.kubeRequestSeconds.observe({ cluster, verb: e.method }, e.durationMs / 1000);
+  };
+  const clientOpts = (cluster: string, guarded: boolean) => ({
+    qps: config.kubeClient.qps,
+    burst: config.kubeClient.burst,
+    timeoutMs: config.kubeClient.timeoutSeconds * 1000,
+    maxRetries: config.kubeClient.maxRetries,
+    onRequest: observe(cluster),
+    writeGuard: guarded
+      ? () => (elector === undefined || elector.isLeader() ? null : 'this replica is not the leader')
+      : undefined,
+  });
+  const makeClient = (kc: KubeConfig, cluster: string) =>
+    new KubeClient(new HttpsTransport(kc), clientOpts(cluster, true));
+
+  const mgmtKc = kubeConfigFrom({
+    kubeconfig: o.managementKubeconfig ?? config.management.kubeconfig,
+    context: config.management.context,
+    inCluster: config.management.inCluster,
+  });
+  const mgmt = makeClient(mgmtKc, MGMT);
+  const capiVersion = discoverCapiVersion(await mgmt.get(`/apis/${CAPI_GROUP}`));
+  log.info({ capiVersion, server: mgmt.transport.server }, 'management cluster');
+
+  // ---- informers ----
+  const informers = new Map<string, Informer<KubeObject>>();
+  const informer = (cluster: string, resource: string, path: string, signal: AbortSignal) => {
+    const inf = new Informer<KubeObject>(mgmtClientFor(cluster), path, {
+      log: (m) => log.warn({ cluster, resource }, m),
+    });
+    informers.set(`${cluster}/${resource}`, inf);
+    return { inf, start: () => trackInformer(inf, cluster, resource, signal) };
+  };
+  const workloadClientByCluster = new Map<string, KubeClient>();
+  const mgmtClientFor = (cluster: string) =>
+    cluster === MGMT ? mgmt : workloadClientByCluster.get(cluster)!;
+  const trackInformer = (
+    inf: Informer<KubeObject>,
+    cluster: string,
+    resource: string,
+    signal: AbortSignal,
+  ) => {
+    const run = inf.run(signal);
+    void run.synced.then(() => metrics.informerSynced.set({ cluster, resource }, 1));
+    return run;
+  };
+  const refreshGauges = () => {
+    for (const [k, i] of informers) {
+      const cut = k.lastIndexOf('/');
+      metrics.informerLists.set({ cluster: k.slice(0, cut), resource: k.slice(cut + 1) }, i.stats.lists);
+    }
+    metrics.workloadClusters.set({ state: 'connected' }, workload.list().length);
+    metrics.workloadClusters.set({ state: 'waiting' }, workload.waiting().length);
+  };
+
+  const capi = (r: string) => `/apis/${CAPI_GROUP}/${capiVersion}/${r}`;
+  const clusters = informer(MGMT, 'clusters', capi('clusters'), abort.signal);
+  const mds = informer(MGMT, 'machinedeployments', capi('machinedeployments'), abort.signal);
+  const mss = informer(MGMT, 'machinesets', capi('machinesets'), abort.signal);
+  const machines = informer(MGMT, 'machines', capi('machines'), abort.signal);
+  mss.inf.addIndex('ownerMachineDeployment', (o) =>
+    (o.metadata.ownerReferences ?? [])
+      .filter((r) => r.controller && r.kind === 'MachineDeployment')
+      .map((r) => `${o.metadata.namespace}/${r.name}`),
+  );
+  machines.inf.addIndex('nodeRef', (o) => {
+    const n = (o as { status?: { nodeRef?: { name?: string } } }).status?.nodeRef?.name;
+    return n ? [`${(o.metadata.labels ?? {})['cluster.x-k8s.io/cluster-name'] ?? ''}/${n}`] : [];
+  });
+  machines.inf.addIndex('providerID', (o) => {
+    const p = (o as { spec?: { providerID?: string } }).spec?.providerID;
+    return p ? [p] : [];
+  });
+  const secrets =
+    config.workloadClusters.mode === 'secret'
+      ? informer(
+          MGMT,
+          'kubeconfig-secrets',
+          '/api/v1/secrets?labelSelector=cluster.x-k8s.io%2Fcluster-name',
+          abort.signal,
+        )
+      : undefined;
+
+  const workload = new WorkloadClusters({
+    mode: config.workloadClusters.mode,
+    secretKey: config.workloadClusters.secretKey,
+    kubeconfigs: config.workloadClusters.kubeconfigs ?? {},
+    management: mgmt,
+    clientFor: (kc, r) => makeClient(kc, `${r.namespace}/${r.name}`),
+    log: (m, extra) => log.info(extra ?? {}, m),
+    onConnect: async ({ ref, client }) => {
+      const name = `${ref.namespace}/${ref.name}`;
+      workloadClientByCluster.set(name, client);
+      const stop = new AbortController();
+      abort.signal.addEventListener('abort', () => stop.abort(), { once: true });
+      const nodes = informer(name, 'nodes', '/api/v1/nodes', stop.signal);
+      nodes.inf.addIndex('providerID', (n) => {
+        const p = (n as { spec?: { providerID?: string } }).spec?.providerID;
+        return p ? [p] : [];
+      });
+      const pods = informer(name, 'pods', '/api/v1/pods', stop.signal);
+      pods.inf.addIndex('node', (p) => {
+        const n = (p as { spec?: { nodeName?: string } }).spec?.nodeName;
+        return n ? [n] : [];
+      });
+      const runs = [nodes.start(), pods.start()];
+      return async () => {
+        stop.abort();
+        await Promise.allSettled(runs.map((r) => r.done));
+        for (const r of ['nodes', 'pods']) {
+          informers.delete(`${name}/${r}`);
+          metrics.informerSynced.remove({ cluster: name, resource: r });
+          metrics.informerLists.remove({ cluster: name, resource: r });
+        }
+        workloadClientByCluster.delete(name);
+      };
+    },
+  });
+  workload.follow(
+    clusters.inf,
+    secrets?.inf as Informer<KubeObject & { data?: Record<string, string> }> | undefined,
+  );
+  const mgmtRuns = [clusters, mds, mss, machines, ...(secrets ? [secrets] : [])].map((i) => i.start());
+
+  // ---- leader election ----
+  if (config.leaderElection.enabled) {
+    const electorClient = new KubeClient(new HttpsTransport(mgmtKc), clientOpts(MGMT, false));
+    elector = new LeaderElector(electorClient, {
+      namespace: config.leaderElection.namespace,
+      name: config.leaderElection.leaseName,
+      identity,
+      leaseDurationMs: config.leaderElection.leaseDurationSeconds * 1000,
+      renewDeadlineMs: config.leaderElection.renewDeadlineSeconds * 1000,
+      retryPeriodMs: config.leaderElection.retryPeriodSeconds * 1000,
+      onStartedLeading: () => {
+        metrics.leader.set(1);
+        log.info({ identity }, 'started leading');
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        log.warn({ identity }, 'stopped leading');
+      },
+      onNewLeader: (l) => log.info({ leader: l }, 'leader observed'),
+      log: (m) => log.debug(m),
+    });
+  }
+  const electing = elector?.run();
+
+  const readiness = (): Readiness => {
+    const reasons = [...informers].filter(([, i]) => !i.hasSynced()).map(([k]) => `informer ${k} not synced`);
+    for (const w of workload.waiting()) reasons.push(`workload cluster ${w.cluster}: ${w.reason}`);
+    return { ready: reasons.length === 0, reasons };
+  };
+  const status = () => {
+    return {
+      identity,
+      leader: elector
+        ? { leading: elector.isLeader(), holder: elector.leaderIdentity ?? null }
+        : { leading: true, holder: identity, election: 'disabled' },
+      capiVersion,
+      management: mgmt.transport.server,
+      workloadClusters: {
+        connected: workload
+          .list()
+          .map((c) => ({
+            cluster: `${c.ref.namespace}/${c.ref.name}`,
+            server: c.client.transport.server,
+            source: c.source,
+          })),
+        waiting: workload.waiting(),
+      },
+      informers: Object.fromEntries(
+        [...informers].map(([k, i]) => [k, { synced: i.hasSynced(), objects: i.list().length, ...i.stats }]),
+      ),
+      nodeGroups: [],
+      inFlight: [],
+      lastDecisions: [],
+    };
+  };
+
+  let http: HttpServer;
+  try {
+    http = await startHttpServer({
+      bindAddress: config.server.bindAddress,
+      port: o.portOverride ?? config.server.port,
+      registry: metrics.registry,
+      readiness,
+      status,
+      beforeScrape: refreshGauges,
+    });
+  } catch (e) {
+    abort.abort();
+    throw e;
+  }
+  log.info({ port: http.port, identity }, 'service started');
+
+  return {
+    port: http.port,
+    metrics,
+    capiVersion,
+    informers,
+    workload,
+    leader: elector,
+    readiness,
+    status,
+    async stop() {
+      log.info('stopping');
+      await elector?.stop();
+      await electing;
+      abort.abort();
+      await workload.closeAll();
+      await Promise.allSettled(mgmtRuns.map((r) => r.done));
+      await http.close();
+      log.info('stopped');
+    },
+  };
+}

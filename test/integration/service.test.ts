@@ -1,0 +1,137 @@
+// The service shell end to end: a management apiserver with Cluster API, workload access through each
+// Cluster's <name>-kubeconfig Secret, clusters added and removed at runtime, the HTTP endpoints, informers
+// that make no LIST in steady state, and the lease released on stop.
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import { createLogger } from '../../src/runtime/log.ts';
+import { startService, type Service } from '../../src/service.ts';
+import { httpGet } from '../../src/sandbox/wait.ts';
+import { startManagement, type Management } from './support/capi.ts';
+import { eventually } from './support/kube.ts';
+
+const NS = 'fleet';
+const capi = (r: string) => `/apis/cluster.x-k8s.io/v1beta2/namespaces/${NS}/${r}`;
+
+describe('service shell', () => {
+  let mgmt: Management;
+  let svc: Service;
+  const logs: string[] = [];
+  const get = (path: string) => httpGet(`http://127.0.0.1:${svc.port}${path}`);
+  const status = async () =>
+    JSON.parse((await get('/status')).body) as {
+      leader: { leading: boolean };
+      workloadClusters: {
+        connected: Array<{ cluster: string; source: string }>;
+        waiting: Array<{ cluster: string; reason: string }>;
+      };
+      informers: Record<string, { lists: number; synced: boolean }>;
+    };
+  const addCluster = (name: string) =>
+    mgmt.api.ok('POST', capi('clusters'), {
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Cluster',
+      metadata: { name },
+      spec: { paused: false },
+    });
+  const addSecret = (name: string) =>
+    mgmt.api.ok('POST', `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: `${name}-kubeconfig`, labels: { 'cluster.x-k8s.io/cluster-name': name } },
+      data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
+    });
+
+  beforeAll(async () => {
+    mgmt = await startManagement('v1beta2');
+    await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: NS } });
+    await addCluster('c1');
+    await addSecret('c1');
+    const config = loadConfig({
+      argv: [
+        '--kubeconfig',
+        mgmt.kubeconfigPath,
+        '--set',
+        'workloadClusters.mode=secret',
+        '--set',
+        'leaderElection.namespace=default',
+        '--set',
+        'server.bindAddress=127.0.0.1',
+      ],
+      env: {},
+      readFile: (p) => readFileSync(p, 'utf8'),
+    });
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) });
+    svc = await startService({
+      config,
+      log: createLogger({ level: 'info', format: 'json' }, sink),
+      portOverride: 0,
+    });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await mgmt?.stop();
+  });
+
+  it('becomes ready with c1 connected through its kubeconfig Secret and leads', async () => {
+    await eventually('/readyz 200', async () => (await get('/readyz')).status === 200);
+    const s = await status();
+    expect(s.workloadClusters.connected).toEqual([
+      expect.objectContaining({ cluster: `${NS}/c1`, source: `Secret ${NS}/c1-kubeconfig` }),
+    ]);
+    await eventually('leadership', async () => (await status()).leader.leading);
+    expect((await get('/healthz')).status).toBe(200);
+    // The workload informers see the workload cluster (nodes of the test cluster), not the management one.
+    expect(s.informers[`${NS}/c1/nodes`]?.synced).toBe(true);
+  });
+
+  it('picks up a Cluster added at runtime, waits for its Secret (not ready, with the reason), and drops it when deleted', async () => {
+    await addCluster('c2');
+    await eventually('c2 waiting for its Secret', async () =>
+      (await status()).workloadClusters.waiting.some(
+        (w) => w.cluster === `${NS}/c2` && w.reason.includes('c2-kubeconfig'),
+      ),
+    );
+    const notReady = await get('/readyz');
+    expect(notReady.status).toBe(503);
+    expect(notReady.body).toContain('c2-kubeconfig');
+    await addSecret('c2');
+    await eventually('c2 connected', async () =>
+      (await status()).workloadClusters.connected.some((c) => c.cluster === `${NS}/c2`),
+    );
+    await eventually('/readyz 200 again', async () => (await get('/readyz')).status === 200);
+    await mgmt.api.ok('DELETE', capi('clusters/c2'));
+    await eventually('c2 gone', async () => {
+      const s = await status();
+      return (
+        !s.workloadClusters.connected.some((c) => c.cluster === `${NS}/c2`) && !s.informers[`${NS}/c2/nodes`]
+      );
+    });
+  });
+
+  it('serves Prometheus metrics, and its informers make no LIST in steady state', async () => {
+    const before = await status();
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await status();
+    for (const [k, i] of Object.entries(after.informers))
+      expect({ k, lists: i.lists }).toEqual({ k, lists: before.informers[k]?.lists ?? i.lists });
+    expect(Object.values(after.informers).every((i) => i.lists === 1)).toBe(true);
+    const m = (await get('/metrics')).body;
+    expect(m).toMatch(
+      /^capi_autopilot_kube_requests_total\{cluster="management",verb="GET",code="200"\} \d+/m,
+    );
+    expect(m).toMatch(/^capi_autopilot_informer_list_calls\{cluster="fleet\/c1",resource="pods"\} 1$/m);
+    expect(m).toMatch(/^capi_autopilot_leader 1$/m);
+    expect(m).toMatch(/^process_cpu_user_seconds_total /m);
+  });
+
+  it('releases the lease on stop', async () => {
+    await svc.stop();
+    const lease = await mgmt.api.ok<{ spec: { holderIdentity?: string } }>(
+      'GET',
+      '/apis/coordination.k8s.io/v1/namespaces/default/leases/capi-autopilot',
+    );
+    expect(lease.spec.holderIdentity ?? '').toBe('');
+    expect(logs.join('')).toContain('"msg":"stopped"');
+    svc = undefined as unknown as Service;
+  });
+});
