@@ -211,13 +211,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       capiVersion,
       management: mgmt.transport.server,
       workloadClusters: {
-        connected: workload
-          .list()
-          .map((c) => ({
-            cluster: `${c.ref.namespace}/${c.ref.name}`,
-            server: c.client.transport.server,
-            source: c.source,
-          })),
+        connected: workload.list().map((c) => ({
+          cluster: `${c.ref.namespace}/${c.ref.name}`,
+          server: c.client.transport.server,
+          source: c.source,
+        })),
         waiting: workload.waiting(),
       },
       informers: Object.fromEntries(

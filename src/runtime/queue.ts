@@ -6,6 +6,11 @@ export interface ReconcileResult {
 
 export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
 
+/** A failure that retrying cannot fix (bad input, a forbidden write): the key is dropped, not requeued. */
+export class TerminalError extends Error {
+  override name = 'TerminalError';
+}
+
 export class WorkQueue {
   private readonly pending = new Set<string>();
   private readonly running = new Set<string>();
@@ -59,6 +64,11 @@ export class WorkQueue {
     this.pump();
   }
 
+  /** Keys keep collecting but nothing new runs (a standby replica); start() resumes. */
+  pause(): void {
+    this.started = false;
+  }
+
   /** Stops taking work; resolves once the reconciles already running have returned. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -90,7 +100,8 @@ export class WorkQueue {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       this.onError(key, e);
-      this.addAfter(key, Math.min(50 * 2 ** n, 10_000));
+      if (e instanceof TerminalError) this.failures.delete(key);
+      else this.addAfter(key, Math.min(50 * 2 ** n, 10_000));
     } finally {
       this.running.delete(key);
       this.active--;

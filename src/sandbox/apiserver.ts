@@ -17,8 +17,10 @@ export interface ApiserverHandle {
   token: string;
   caPem: string;
   etcdPrefix: string;
-  process: ManagedProcess;
+  readonly process: ManagedProcess;
   stop(): Promise<void>;
+  /** Stops the apiserver, waits downMs, and starts it again on the same port with the same certificates. */
+  restart(downMs?: number): Promise<void>;
 }
 
 export interface StartApiserverOptions {
@@ -50,36 +52,40 @@ export async function startApiserver(o: StartApiserverOptions): Promise<Apiserve
   });
   return withPortRetry(async () => {
     const securePort = await freePort();
-    const p = startProcess({
-      name: `kube-apiserver(${o.name})`,
-      exe: o.binaries.path('kube-apiserver'),
-      args: apiserverArgs({
-        etcdUrl: o.etcdUrl,
-        etcdPrefix: o.etcdPrefix,
-        securePort,
-        certDir: join(o.dir, 'certs'),
-        tokenFile,
-        saPublicKey: o.saPublicKey,
-        saPrivateKey: o.saPrivateKey,
-        serviceClusterIpRange: '10.96.0.0/16',
-        minor: o.minor,
-      }).concat(o.extraArgs ?? []),
-      logFile: join(o.dir, 'kube-apiserver.log'),
-      attached: o.attached,
-    });
-    await o.onStarted?.(p);
     const server = `https://127.0.0.1:${securePort}`;
-    // The serving certificate is generated at start; read it once it exists to trust it.
+    // The serving certificate is generated at the first start; read it once it exists to trust it.
     let caPem = '';
-    await waitUntil(
-      `apiserver ${o.name} /readyz`,
-      p,
-      async () => {
-        caPem ||= await readFile(join(o.dir, 'certs', 'apiserver.crt'), 'utf8');
-        return (await httpGet(`${server}/readyz`, { ca: caPem, token: o.token })).status === 200;
-      },
-      READY_TIMEOUT_MS,
-    );
+    const launch = async (): Promise<ManagedProcess> => {
+      const p = startProcess({
+        name: `kube-apiserver(${o.name})`,
+        exe: o.binaries.path('kube-apiserver'),
+        args: apiserverArgs({
+          etcdUrl: o.etcdUrl,
+          etcdPrefix: o.etcdPrefix,
+          securePort,
+          certDir: join(o.dir, 'certs'),
+          tokenFile,
+          saPublicKey: o.saPublicKey,
+          saPrivateKey: o.saPrivateKey,
+          serviceClusterIpRange: '10.96.0.0/16',
+          minor: o.minor,
+        }).concat(o.extraArgs ?? []),
+        logFile: join(o.dir, 'kube-apiserver.log'),
+        attached: o.attached,
+      });
+      await o.onStarted?.(p);
+      await waitUntil(
+        `apiserver ${o.name} /readyz`,
+        p,
+        async () => {
+          caPem ||= await readFile(join(o.dir, 'certs', 'apiserver.crt'), 'utf8');
+          return (await httpGet(`${server}/readyz`, { ca: caPem, token: o.token })).status === 200;
+        },
+        READY_TIMEOUT_MS,
+      );
+      return p;
+    };
+    let p = await launch();
     const kubeconfigPath = join(o.dir, 'kubeconfig');
     await writeFile(kubeconfigPath, renderKubeconfig({ name: o.name, server, caPem, token: o.token }), {
       mode: 0o600,
@@ -91,8 +97,15 @@ export async function startApiserver(o: StartApiserverOptions): Promise<Apiserve
       token: o.token,
       caPem,
       etcdPrefix: o.etcdPrefix,
-      process: p,
+      get process() {
+        return p;
+      },
       stop: () => p.stop(),
+      async restart(downMs = 0) {
+        await p.stop();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        p = await launch();
+      },
     };
   });
 }
