@@ -170,6 +170,8 @@ export function processStartTicks(pid: number): string {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // comm (field 2) may contain spaces; fields after the closing paren are space-separated.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A zombie (state Z, killed but not yet reaped by its parent) is dead for our purposes.
+    if (rest[0] === 'Z' || rest[0] === 'X') return '';
     return rest[19] ?? '';
   } catch {
     return '';

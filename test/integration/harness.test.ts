@@ -90,7 +90,9 @@ describe('cluster harness', () => {
     expect(procs.map((p) => p.name)).toEqual(['etcd', `kube-apiserver(${name}-main)`]);
     expect(procs.every(isOurProcess)).toBe(true);
 
+    const childGone = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
+    await childGone;
     await eventually(
       'the orphaned cluster processes to die',
       async () => procs.every((p) => !isOurProcess(p)),
