@@ -56,21 +56,37 @@ export function kubeConfigFrom(opts: {
   return kc;
 }
 
+/** A server reached with a CA and a bearer token, without a kubeconfig (sandbox and test clusters). */
+export interface TokenCredentials {
+  server: string;
+  ca: string;
+  token: string;
+}
+
 export class HttpsTransport implements Transport {
   readonly server: string;
-  private readonly kc: KubeConfig;
+  private readonly creds: KubeConfig | TokenCredentials;
 
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig names no current cluster');
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(creds: KubeConfig | TokenCredentials) {
+    this.creds = creds;
+    if (creds instanceof KubeConfig) {
+      const cluster = creds.getCurrentCluster();
+      if (!cluster) throw new Error('the kubeconfig names no current cluster');
+      this.server = cluster.server.replace(/\/$/, '');
+    } else {
+      this.server = creds.server.replace(/\/$/, '');
+    }
   }
 
   private async options(method: string, headers: Record<string, string>): Promise<RequestOptions> {
     const opts: RequestOptions = { method, headers: { accept: 'application/json', ...headers } };
-    // Credentials may rotate (exec plugins, projected tokens): apply them per request.
-    await this.kc.applyToHTTPSOptions(opts);
+    if (this.creds instanceof KubeConfig) {
+      // Credentials may rotate (exec plugins, projected tokens): apply them per request.
+      await this.creds.applyToHTTPSOptions(opts);
+    } else {
+      opts.ca = this.creds.ca;
+      opts.headers = { ...opts.headers, authorization: `Bearer ${this.creds.token}` };
+    }
     return opts;
   }
 

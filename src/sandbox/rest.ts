@@ -1,7 +1,7 @@
 // A small JSON REST client for sandbox code (CRD installer, CAPI simulator, demo) and tests.
 // The service's own writes go through src/kube's rate-limited client; this one is deliberately plain.
-import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { HttpsTransport } from '../kube/transport.ts';
 import { httpRequest } from './wait.ts';
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -112,49 +112,28 @@ export class RestClient {
     signal?: AbortSignal,
   ): Promise<void> {
     const sep = path.includes('?') ? '&' : '?';
-    const url = `${this.server}${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${resourceVersion}&timeoutSeconds=300`;
-    return new Promise((resolve, reject) => {
-      let buf = '';
-      const req = request(
+    const url = `${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${resourceVersion}&timeoutSeconds=300`;
+    const abort = new AbortController();
+    signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    let failure: Error | undefined;
+    return new HttpsTransport(this)
+      .stream(
         url,
-        {
-          ca: this.ca,
-          headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' },
-          signal,
-        },
-        (res) => {
-          if (res.statusCode !== 200) {
-            let text = '';
-            res.on('data', (d: Buffer) => (text += d.toString()));
-            res.on('end', () => reject(new ApiError('WATCH', path, res.statusCode ?? 0, text)));
-            return;
+        (line) => {
+          if (failure) return;
+          try {
+            onEvent(JSON.parse(line) as WatchEvent<T>);
+          } catch (e) {
+            failure = new Error(`watch ${path}: undecodable event: ${(e as Error).message}`);
+            abort.abort();
           }
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => {
-            buf += d;
-            let nl;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (!line.trim()) continue;
-              let event: WatchEvent<T>;
-              try {
-                event = JSON.parse(line) as WatchEvent<T>;
-              } catch (e) {
-                req.destroy();
-                reject(new Error(`watch ${path}: undecodable event: ${(e as Error).message}`));
-                return;
-              }
-              onEvent(event);
-            }
-          });
-          res.on('end', () => resolve());
-          res.on('error', (e) => (signal?.aborted ? resolve() : reject(e)));
         },
-      );
-      req.on('error', (e) => (signal?.aborted ? resolve() : reject(e)));
-      req.end();
-    });
+        abort.signal,
+      )
+      .then((res) => {
+        if (failure) throw failure;
+        if (res) throw new ApiError('WATCH', path, res.status, res.text);
+      });
   }
 }
 

@@ -2,7 +2,7 @@
 // Everything here is rebuilt from the API objects on start, so a restart loses nothing.
 import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
 import type { RestClient } from '../rest.ts';
-import type { KubeObject, WatchCache } from './cache.ts';
+import type { Informer, KubeObject } from '../../kube/informer.ts';
 import type { HollowKubelet, NodeObject, PodObject } from './hollow-kubelet.ts';
 import type { WorkQueue } from '../../runtime/queue.ts';
 
@@ -49,14 +49,14 @@ export interface InfraTemplate extends KubeObject {
 }
 
 export interface Caches {
-  clusters: WatchCache<KubeObject>;
-  machineDeployments: WatchCache<KubeObject>;
-  machineSets: WatchCache<KubeObject>;
-  machines: WatchCache<KubeObject>;
-  infraTemplates: WatchCache<InfraTemplate>;
-  infraMachines: WatchCache<InfraMachine>;
-  nodes: WatchCache<NodeObject>;
-  pods: WatchCache<PodObject>;
+  clusters: Informer<KubeObject>;
+  machineDeployments: Informer<KubeObject>;
+  machineSets: Informer<KubeObject>;
+  machines: Informer<KubeObject>;
+  infraTemplates: Informer<InfraTemplate>;
+  infraMachines: Informer<InfraMachine>;
+  nodes: Informer<NodeObject>;
+  pods: Informer<PodObject>;
 }
 
 export interface SimContext {

@@ -2,7 +2,7 @@
 // the Ready condition (so the real node lifecycle controller keeps nodes Ready), pods bound to the node
 // becoming Running and Ready, and pods with a deletionTimestamp removed after their grace period.
 import { ApiError, type RestClient } from '../rest.ts';
-import type { KubeObject } from './cache.ts';
+import type { KubeObject } from '../../kube/informer.ts';
 
 export interface PodObject extends KubeObject {
   spec: {

@@ -11,7 +11,7 @@ import {
   type Machine,
   type MachineSet,
 } from '../../capi/types.ts';
-import type { KubeObject } from './cache.ts';
+import type { KubeObject } from '../../kube/informer.ts';
 import {
   capiPath,
   clusterGate,

@@ -4,7 +4,7 @@
 import { fromObject, replicaStatusPatch } from '../../capi/adapters/index.ts';
 import { selectorToString } from '../../capi/selectors.ts';
 import { LABELS, type MachineDeployment, type MachineSet } from '../../capi/types.ts';
-import type { KubeObject } from './cache.ts';
+import type { KubeObject } from '../../kube/informer.ts';
 import { capiPath, clusterGate, CLUSTER_WAIT_MS, type SimContext } from './context.ts';
 import { templateHash } from './node-template.ts';
 import type { ReconcileResult } from '../../runtime/queue.ts';

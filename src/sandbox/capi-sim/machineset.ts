@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { fromObject, machineFromTemplate, replicaStatusPatch } from '../../capi/adapters/index.ts';
 import { matchesSelector, selectorToString } from '../../capi/selectors.ts';
 import { ANNOTATIONS, LABELS, type Machine, type MachineSet } from '../../capi/types.ts';
-import type { KubeObject } from './cache.ts';
+import type { KubeObject } from '../../kube/informer.ts';
 import {
   capiPath,
   clusterGate,

@@ -4,7 +4,9 @@
 import { discoverCapiVersion } from '../../capi/adapters/index.ts';
 import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
 import { ApiError, StoppableClient, type RestClient } from '../rest.ts';
-import { keyOf, WatchCache, type KubeObject } from './cache.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { Informer, objectKey, type EventType, type KubeObject } from '../../kube/informer.ts';
+import { HttpsTransport } from '../../kube/transport.ts';
 import {
   capiPath,
   controllerOwner,
@@ -90,62 +92,57 @@ export class CapiSimulator {
       expectations: new Map(),
     };
     const sim = new CapiSimulator(ctx, abort);
-    const on = (fn: (o: KubeObject, t: string) => void) => fn;
-    caches.clusters = new WatchCache(
-      mgmt,
-      capiPath(version, 'clusters'),
-      on((o) => sim.clusterChanged(o)),
+    // Reads go through src/kube's informers; a generous bucket, the simulator stands in for many controllers.
+    const readClient = (c: RestClient) =>
+      new KubeClient(new HttpsTransport(c), { qps: 10_000, burst: 10_000, timeoutMs: 30_000, maxRetries: 3 });
+    const mgmtReads = readClient(cfg.management);
+    const workloadReads = readClient(cfg.workload ?? cfg.management);
+    const cache = <T extends KubeObject>(
+      client: KubeClient,
+      path: string,
+      on: (o: T, type: EventType) => void,
+    ) => {
+      const inf = new Informer<T>(client, path, { log: (m) => opts.log(m) });
+      inf.onChange((type, o) => on(o, type));
+      return inf;
+    };
+    caches.clusters = cache(mgmtReads, capiPath(version, 'clusters'), (o) => sim.clusterChanged(o));
+    caches.machineDeployments = cache(mgmtReads, capiPath(version, 'machinedeployments'), (o) =>
+      queue.add(`md:${objectKey(o)}`),
     );
-    caches.machineDeployments = new WatchCache(
-      mgmt,
-      capiPath(version, 'machinedeployments'),
-      on((o) => queue.add(`md:${keyOf(o)}`)),
+    caches.machineSets = cache(mgmtReads, capiPath(version, 'machinesets'), (o) => sim.machineSetChanged(o));
+    caches.machines = cache(mgmtReads, capiPath(version, 'machines'), (o) => sim.machineChanged(o));
+    caches.infraTemplates = cache<InfraTemplate>(mgmtReads, infraPath('sandboxmachinetemplates'), (o) =>
+      queue.add(`tmpl:${objectKey(o)}`),
     );
-    caches.machineSets = new WatchCache(
-      mgmt,
-      capiPath(version, 'machinesets'),
-      on((o) => sim.machineSetChanged(o)),
+    caches.infraMachines = cache<InfraMachine>(mgmtReads, infraPath('sandboxmachines'), (o) =>
+      queue.add(`m:${objectKey(o)}`),
     );
-    caches.machines = new WatchCache(
-      mgmt,
-      capiPath(version, 'machines'),
-      on((o) => sim.machineChanged(o)),
-    );
-    caches.infraTemplates = new WatchCache<InfraTemplate>(
-      mgmt,
-      infraPath('sandboxmachinetemplates'),
-      on((o) => queue.add(`tmpl:${keyOf(o)}`)),
-    );
-    caches.infraMachines = new WatchCache<InfraMachine>(
-      mgmt,
-      infraPath('sandboxmachines'),
-      on((o) => queue.add(`m:${keyOf(o)}`)),
-    );
-    caches.nodes = new WatchCache<NodeObject>(
-      workload,
+    caches.nodes = cache<NodeObject>(
+      workloadReads,
       `/api/v1/nodes?labelSelector=${encodeURIComponent(`${HOLLOW_NODE_LABEL}=${opts.name}`)}`,
       (o, t) => sim.nodeChanged(o, t),
     );
-    caches.pods = new WatchCache<PodObject>(
-      workload,
+    caches.pods = cache<PodObject>(
+      workloadReads,
       `/api/v1/pods?fieldSelector=${encodeURIComponent('spec.nodeName!=')}`,
-      (o) => queue.add(`pod:${keyOf(o)}`),
+      (o) => queue.add(`pod:${objectKey(o)}`),
     );
     // Reconcile nothing before every cache has listed once: acting on a partial view creates duplicates.
-    const runs = Object.values(caches).map((c: WatchCache<KubeObject>) => c.run(sim.abort.signal));
+    const runs = Object.values(caches).map((c: Informer<KubeObject>) => c.run(sim.abort.signal));
     sim.loops.push(...runs.map((r) => r.done));
-    await Promise.all(runs.map((r) => r.ready));
+    await Promise.all(runs.map((r) => r.synced));
     for (const n of caches.nodes.list()) {
       kubelet.addNode(n.metadata.name);
       if (FAULTS.stopHeartbeats in (n.metadata.annotations ?? {})) kubelet.silence(n.metadata.name);
     }
     kubelet.start();
     queue.start();
-    for (const o of caches.machineDeployments.list()) queue.add(`md:${keyOf(o)}`);
-    for (const o of caches.machineSets.list()) queue.add(`ms:${keyOf(o)}`);
-    for (const o of caches.machines.list()) queue.add(`m:${keyOf(o)}`);
-    for (const o of caches.pods.list()) queue.add(`pod:${keyOf(o)}`);
-    for (const o of caches.infraTemplates.list()) queue.add(`tmpl:${keyOf(o)}`);
+    for (const o of caches.machineDeployments.list()) queue.add(`md:${objectKey(o)}`);
+    for (const o of caches.machineSets.list()) queue.add(`ms:${objectKey(o)}`);
+    for (const o of caches.machines.list()) queue.add(`m:${objectKey(o)}`);
+    for (const o of caches.pods.list()) queue.add(`pod:${objectKey(o)}`);
+    for (const o of caches.infraTemplates.list()) queue.add(`tmpl:${objectKey(o)}`);
     opts.log(`simulator started (cluster.x-k8s.io/${version}, ${caches.nodes.list().length} hollow nodes)`);
     return sim;
   }
@@ -202,25 +199,25 @@ export class CapiSimulator {
     ]) {
       for (const o of cache.list()) {
         if (o.metadata.namespace === c.metadata.namespace)
-          this.ctx.queue.add(`${prefixOf(cache)}:${keyOf(o)}`);
+          this.ctx.queue.add(`${prefixOf(cache)}:${objectKey(o)}`);
       }
     }
   }
 
   private machineSetChanged(o: KubeObject): void {
-    this.ctx.queue.add(`ms:${keyOf(o)}`);
+    this.ctx.queue.add(`ms:${objectKey(o)}`);
     const md = controllerOwner(o, 'MachineDeployment');
     if (md) this.ctx.queue.add(`md:${nsKey(o.metadata.namespace!, md)}`);
   }
 
   private machineChanged(o: KubeObject): void {
-    this.ctx.queue.add(`m:${keyOf(o)}`);
+    this.ctx.queue.add(`m:${objectKey(o)}`);
     const ms = controllerOwner(o, 'MachineSet');
     if (ms) this.ctx.queue.add(`ms:${nsKey(o.metadata.namespace!, ms)}`);
     else if (!o.metadata.ownerReferences?.some((r) => r.controller)) {
       // An orphan: any MachineSet of its namespace may adopt it.
       for (const s of this.ctx.caches.machineSets.list()) {
-        if (s.metadata.namespace === o.metadata.namespace) this.ctx.queue.add(`ms:${keyOf(s)}`);
+        if (s.metadata.namespace === o.metadata.namespace) this.ctx.queue.add(`ms:${objectKey(s)}`);
       }
     }
   }
@@ -315,7 +312,7 @@ export class CapiSimulator {
   }
 }
 
-function prefixOf(cache: WatchCache<KubeObject>): string {
+function prefixOf(cache: Informer<KubeObject>): string {
   if (cache.path.includes('/machinedeployments')) return 'md';
   if (cache.path.includes('/machinesets')) return 'ms';
   return 'm';
