@@ -13,6 +13,7 @@ import { Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { HttpsTransport, kubeConfigFrom } from './kube/transport.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
+import type { Controller } from './runtime/controller.ts';
 import type { Logger } from './runtime/log.ts';
 import { startHttpServer, type HttpServer, type Readiness } from './server/http.ts';
 
@@ -23,6 +24,20 @@ export interface ServiceOptions {
   portOverride?: number;
   /** Override the management kubeconfig (the sandbox's, when none is configured). */
   managementKubeconfig?: string;
+  /**
+   * Controllers to run, built once the clients and caches exist. They reconcile only while this replica
+   * leads and every informer has synced; a standby keeps their queues but runs nothing.
+   */
+  controllers?: (env: ControllerEnv) => Controller[];
+}
+
+export interface ControllerEnv {
+  management: KubeClient;
+  capiVersion: CapiVersion;
+  informers: ReadonlyMap<string, Informer<KubeObject>>;
+  workload: WorkloadClusters;
+  metrics: Metrics;
+  log: Logger;
 }
 
 export interface Service {
@@ -32,6 +47,7 @@ export interface Service {
   informers: ReadonlyMap<string, Informer<KubeObject>>;
   workload: WorkloadClusters;
   leader: LeaderElector | undefined;
+  controllers: readonly Controller[];
   readiness(): Readiness;
   status(): unknown;
   /** Stops new work, releases the lease, closes informers and the HTTP server. */
@@ -173,6 +189,15 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   );
   const mgmtRuns = [clusters, mds, mss, machines, ...(secrets ? [secrets] : [])].map((i) => i.start());
 
+  // ---- controllers: active only while leading, and only on synced caches ----
+  const controllers = o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log }) ?? [];
+  let leading = !config.leaderElection.enabled;
+  const activate = async (): Promise<void> => {
+    await Promise.all(mgmtRuns.map((r) => r.synced));
+    if (leading && !abort.signal.aborted) for (const c of controllers) c.setActive(true);
+  };
+  if (leading) void activate();
+
   // ---- leader election ----
   if (config.leaderElection.enabled) {
     const electorClient = new KubeClient(new HttpsTransport(mgmtKc), clientOpts(MGMT, false));
@@ -184,10 +209,14 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       renewDeadlineMs: config.leaderElection.renewDeadlineSeconds * 1000,
       retryPeriodMs: config.leaderElection.retryPeriodSeconds * 1000,
       onStartedLeading: () => {
+        leading = true;
+        void activate();
         metrics.leader.set(1);
         log.info({ identity }, 'started leading');
       },
       onStoppedLeading: () => {
+        leading = false;
+        for (const c of controllers) c.setActive(false);
         metrics.leader.set(0);
         log.warn({ identity }, 'stopped leading');
       },
@@ -224,6 +253,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       nodeGroups: [],
       inFlight: [],
       lastDecisions: [],
+      controllers: controllers.map((c) => ({ name: c.name, ...c.counts })),
     };
   };
 
@@ -250,10 +280,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     informers,
     workload,
     leader: elector,
+    controllers,
     readiness,
     status,
     async stop() {
       log.info('stopping');
+      for (const c of controllers) c.setActive(false);
+      await Promise.all(controllers.map((c) => c.stop()));
       await elector?.stop();
       await electing;
       abort.abort();

@@ -5,8 +5,8 @@ import { fromObject } from '../../src/capi/adapters/index.ts';
 import type { Machine } from '../../src/capi/types.ts';
 import { FAULTS } from '../../src/sandbox/capi-sim/context.ts';
 import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
-import { fixtures, startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi, eventually, uniqueName } from './support/kube.ts';
+import { createDeployment, startManagement, startSimulator, type Management } from './support/capi.ts';
+import { clusterApi, eventually } from './support/kube.ts';
 
 interface Obj {
   metadata: { name: string };
@@ -32,23 +32,8 @@ describe('CAPI simulator faults (v1beta2)', () => {
     await mgmt?.stop();
   });
 
-  async function setup(replicas: number, machineAnnotations: Record<string, string> = {}, paused = false) {
-    const ns = uniqueName('fault');
-    const pool = uniqueName('pool');
-    await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: ns } });
-    const f = fixtures('v1beta2', ns, { md: 'md-a', replicas, pool });
-    f.cluster.spec = { paused };
-    (f.md.spec.template.metadata as { annotations?: Record<string, string> }).annotations =
-      machineAnnotations;
-    await mgmt.api.ok('POST', capi(ns, 'clusters'), f.cluster);
-    await mgmt.api.ok(
-      'POST',
-      `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
-      f.template,
-    );
-    await mgmt.api.ok('POST', capi(ns, 'machinedeployments'), f.md);
-    return { ns, pool };
-  }
+  const setup = (replicas: number, machineAnnotations: Record<string, string> = {}, paused = false) =>
+    createDeployment(mgmt, { replicas, machineAnnotations, paused, prefix: 'fault' });
   const machines = async (ns: string) =>
     (await mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machines'))).items;
   const ready = (n: Obj) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status;

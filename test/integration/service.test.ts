@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
+import { Controller } from '../../src/runtime/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startService, type Service } from '../../src/service.ts';
 import { httpGet } from '../../src/sandbox/wait.ts';
@@ -41,12 +42,8 @@ describe('service shell', () => {
       data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
     });
 
-  beforeAll(async () => {
-    mgmt = await startManagement('v1beta2');
-    await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: NS } });
-    await addCluster('c1');
-    await addSecret('c1');
-    const config = loadConfig({
+  const cfg = () =>
+    loadConfig({
       argv: [
         '--kubeconfig',
         mgmt.kubeconfigPath,
@@ -60,6 +57,13 @@ describe('service shell', () => {
       env: {},
       readFile: (p) => readFileSync(p, 'utf8'),
     });
+
+  beforeAll(async () => {
+    mgmt = await startManagement('v1beta2');
+    await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: NS } });
+    await addCluster('c1');
+    await addSecret('c1');
+    const config = cfg();
     const sink = new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) });
     svc = await startService({
       config,
@@ -124,7 +128,46 @@ describe('service shell', () => {
     expect(m).toMatch(/^process_cpu_user_seconds_total /m);
   });
 
+  it('runs controllers only on the leader; a standby takes over the queued work when the leader stops', async () => {
+    const ran: string[] = [];
+    const standbyLogs = new Writable({ write: (_c: Buffer, _e, cb) => cb() });
+    const standby = await startService({
+      config: cfg(),
+      log: createLogger({ level: 'info', format: 'json' }, standbyLogs),
+      portOverride: 0,
+      controllers: ({ log }) => [
+        new Controller({ name: 'probe', workers: 1, log, reconcile: async (k) => void ran.push(k) }),
+      ],
+    });
+    try {
+      standby.controllers[0]!.enqueue('queued-on-standby');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(standby.leader?.isLeader()).toBe(false);
+      expect(ran).toEqual([]);
+      // The first service leads; once it stops (releasing the lease) the standby leads and runs the key.
+      await svc.stop();
+      svc = undefined as unknown as Service;
+      await eventually(
+        'the standby to lead and reconcile',
+        async () => ran.includes('queued-on-standby'),
+        30_000,
+      );
+      expect(standby.leader?.isLeader()).toBe(true);
+    } finally {
+      await standby.stop();
+    }
+  });
+
   it('releases the lease on stop', async () => {
+    svc = await startService({
+      config: cfg(),
+      log: createLogger(
+        { level: 'info', format: 'json' },
+        new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) }),
+      ),
+      portOverride: 0,
+    });
+    await eventually('leadership', async () => svc.leader?.isLeader() === true, 30_000);
     await svc.stop();
     const lease = await mgmt.api.ok<{ spec: { holderIdentity?: string } }>(
       'GET',

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CapiVersion } from '../../../src/capi/types.ts';
 import type { CapiSimulator } from '../../../src/sandbox/capi-sim/simulator.ts';
 import type { RestClient } from '../../../src/sandbox/rest.ts';
-import { fixtures, startManagement, startSimulator, type Management } from './capi.ts';
-import { clusterApi, eventually, testNamespace, uniqueName } from './kube.ts';
+import { createDeployment, startManagement, startSimulator, type Management } from './capi.ts';
+import { clusterApi, eventually, testNamespace } from './kube.ts';
 
 interface Obj {
   metadata: {
@@ -35,20 +35,7 @@ export function simulatorSuite(version: CapiVersion): void {
       await mgmt?.stop();
     });
 
-    async function setup(replicas: number) {
-      const ns = uniqueName('capi');
-      await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: ns } });
-      const pool = uniqueName('pool');
-      const f = fixtures(version, ns, { md: 'md-a', replicas, pool });
-      await mgmt.api.ok('POST', capi(ns, 'clusters'), f.cluster);
-      await mgmt.api.ok(
-        'POST',
-        `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
-        f.template,
-      );
-      await mgmt.api.ok('POST', capi(ns, 'machinedeployments'), f.md);
-      return { ns, pool };
-    }
+    const setup = (replicas: number) => createDeployment(mgmt, { replicas });
 
     const machines = async (api: RestClient, ns: string) =>
       (await api.ok<{ items: Obj[] }>('GET', capi(ns, 'machines'))).items;

@@ -146,3 +146,31 @@ export function fixtures(
   };
   return { cluster, template, md };
 }
+
+/**
+ * A namespace of its own in the management cluster with a Cluster `c1`, a SandboxMachineTemplate and a
+ * MachineDeployment `md-a` whose nodes carry a unique pool label.
+ */
+export async function createDeployment(
+  mgmt: Management,
+  o: { replicas: number; machineAnnotations?: Record<string, string>; paused?: boolean; prefix?: string },
+): Promise<{ ns: string; pool: string }> {
+  const ns = uniqueName(o.prefix ?? 'capi');
+  const pool = uniqueName('pool');
+  await mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+  const f = fixtures(mgmt.version, ns, { md: 'md-a', replicas: o.replicas, pool });
+  f.cluster.spec = { paused: o.paused ?? false };
+  if (o.machineAnnotations) {
+    (f.md.spec.template.metadata as { annotations?: Record<string, string> }).annotations =
+      o.machineAnnotations;
+  }
+  const capi = (r: string) => `/apis/cluster.x-k8s.io/${mgmt.version}/namespaces/${ns}/${r}`;
+  await mgmt.api.ok('POST', capi('clusters'), f.cluster);
+  await mgmt.api.ok(
+    'POST',
+    `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
+    f.template,
+  );
+  await mgmt.api.ok('POST', capi('machinedeployments'), f.md);
+  return { ns, pool };
+}
