@@ -190,7 +190,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const mgmtRuns = [clusters, mds, mss, machines, ...(secrets ? [secrets] : [])].map((i) => i.start());
 
   // ---- controllers: active only while leading, and only on synced caches ----
-  const controllers = o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log }) ?? [];
+  const controllers =
+    o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log }) ?? [];
   let leading = !config.leaderElection.enabled;
   const activate = async (): Promise<void> => {
     await Promise.all(mgmtRuns.map((r) => r.synced));
