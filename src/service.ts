@@ -73,8 +73,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     timeoutMs: config.kubeClient.timeoutSeconds * 1000,
     maxRetries: config.kubeClient.maxRetries,
     onRequest: observe(cluster),
+    // With election on, nothing is written until this replica leads (also before the elector exists).
     writeGuard: guarded
-      ? () => (elector === undefined || elector.isLeader() ? null : 'this replica is not the leader')
+      ? () =>
+          !config.leaderElection.enabled || elector?.isLeader() ? null : 'this replica is not the leader'
       : undefined,
   });
   const makeClient = (kc: KubeConfig, cluster: string) =>
@@ -201,7 +203,18 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
   // ---- leader election ----
   if (config.leaderElection.enabled) {
-    const electorClient = new KubeClient(new HttpsTransport(mgmtKc), clientOpts(MGMT, false));
+    // No retries and a timeout below the renew deadline: a renewal either lands in time or counts as missed.
+    const electorClient = new KubeClient(new HttpsTransport(mgmtKc), {
+      ...clientOpts(MGMT, false),
+      maxRetries: 0,
+      timeoutMs: Math.max(
+        1000,
+        Math.min(
+          config.kubeClient.timeoutSeconds * 1000,
+          config.leaderElection.renewDeadlineSeconds * 1000 - 1000,
+        ),
+      ),
+    });
     elector = new LeaderElector(electorClient, {
       namespace: config.leaderElection.namespace,
       name: config.leaderElection.leaseName,
@@ -227,11 +240,15 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   }
   const electing = elector?.run();
 
+  // Ready = the management caches have synced. A workload cluster that is still provisioning, unreachable
+  // or without its Secret must not take every replica out of service; /status and the
+  // capi_autopilot_workload_clusters gauge report it, and controllers check that cluster's caches.
+  const mgmtInformers = [...informers].filter(([k]) => k.startsWith(`${MGMT}/`));
   const readiness = (): Readiness => {
-    const reasons = [...informers].filter(([, i]) => !i.hasSynced()).map(([k]) => `informer ${k} not synced`);
-    for (const w of workload.waiting()) reasons.push(`workload cluster ${w.cluster}: ${w.reason}`);
+    const reasons = mgmtInformers.filter(([, i]) => !i.hasSynced()).map(([k]) => `informer ${k} not synced`);
     return { ready: reasons.length === 0, reasons };
   };
+
   const status = () => {
     return {
       identity,

@@ -55,7 +55,8 @@ export class KubeClient {
       ...opts,
     };
     // Token bucket: `burst` tokens, refilled at `qps` per second, checked often enough to keep the rate.
-    const interval = Math.max(10, Math.floor(1000 / opts.qps));
+    // At least 50 ms between refills keeps the limiter's timer cheap at high QPS (it adds more per refill).
+    const interval = Math.max(50, Math.floor(1000 / opts.qps));
     this.limiter = new Bottleneck({
       reservoir: opts.burst,
       reservoirIncreaseInterval: interval,
@@ -126,6 +127,10 @@ export class KubeClient {
 
   /** Any other write (e.g. an Eviction, a subresource POST), with its idempotency stated by the caller. */
   async write<T>(method: string, path: string, body: unknown, o: WriteOptions): Promise<T> {
+    return this.send<T>(method, path, body, o, true);
+  }
+
+  private refuse(method: string, path: string): void {
     const refused = this.opts.writeGuard?.();
     if (refused) {
       throw new KubeError({
@@ -137,7 +142,6 @@ export class KubeClient {
         message: refused,
       });
     }
-    return this.send<T>(method, path, body, o);
   }
 
   /** A watch stream; it takes one token from the bucket, as client-go's watches do. */
@@ -145,29 +149,40 @@ export class KubeClient {
     path: string,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    idleTimeoutMs?: number,
   ): Promise<WireResponse | undefined> {
     await this.limiter.schedule(async () => undefined);
-    return this.transport.stream(path, onLine, signal);
+    return this.transport.stream(path, onLine, signal, idleTimeoutMs);
   }
 
-  private async send<T>(method: string, path: string, body: unknown, o: WriteOptions): Promise<T> {
+  private async send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    o: WriteOptions,
+    guarded = false,
+  ): Promise<T> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
       const t0 = performance.now();
       let res: WireResponse | undefined;
       let err: KubeError | TransportError | undefined;
       try {
-        res = await this.limiter.schedule(() =>
-          this.transport.request({
+        // The guard is asked right before each attempt goes out: a write queued or backing off while this
+        // replica led must not be sent after it stepped down.
+        res = await this.limiter.schedule(() => {
+          if (guarded) this.refuse(method, path);
+          return this.transport.request({
             method,
             path,
             body: text,
             contentType: o.contentType,
             timeoutMs: this.opts.timeoutMs,
-          }),
-        );
+          });
+        });
         if (res.status >= 300) err = errorFromResponse(method, path, res.status, res.headers, res.text);
       } catch (e) {
+        if (e instanceof KubeError && e.reason === 'WriteRefused') throw e;
         err = e instanceof TransportError ? e : new TransportError(String(e), false, e);
       }
       this.opts.onRequest?.({

@@ -39,6 +39,26 @@ export interface WorkloadClustersOptions {
 }
 
 export const kubeconfigSecretName = (cluster: string): string => `${cluster}-kubeconfig`;
+/** The type CAPI gives its kubeconfig Secrets; other Secrets of that name are not trusted. */
+export const CAPI_SECRET_TYPE = 'cluster.x-k8s.io/secret';
+
+/**
+ * A kubeconfig from a Secret may carry only inline credentials. exec and auth-provider plugins would run
+ * commands in this pod, and file references would read this pod's files (its service-account token
+ * among them) and send them wherever the kubeconfig points: whoever can write that Secret must not get that.
+ */
+export function assertSelfContained(kc: KubeConfig, where: string): void {
+  const bad: string[] = [];
+  for (const u of kc.getUsers()) {
+    if (u.exec) bad.push(`user ${u.name}: exec`);
+    if (u.authProvider) bad.push(`user ${u.name}: auth-provider`);
+    if (u.certFile || u.keyFile) bad.push(`user ${u.name}: client certificate files`);
+    if ((u as { tokenFile?: string }).tokenFile) bad.push(`user ${u.name}: token file`);
+  }
+  for (const c of kc.getClusters()) if (c.caFile) bad.push(`cluster ${c.name}: certificate-authority file`);
+  if (bad.length)
+    throw new Error(`the kubeconfig in ${where} is not self-contained (${bad.join('; ')}); refusing it`);
+}
 const key = (r: ClusterRef): string => `${r.namespace}/${r.name}`;
 
 export class WorkloadClusters {
@@ -127,6 +147,11 @@ export class WorkloadClusters {
         if (!secret) throw new Error(`waiting for Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`);
         version = secret.metadata.resourceVersion ?? '';
         if (this.conns.has(k) && this.builtFrom.get(k) === version) return;
+        if ((secret as { type?: string }).type !== CAPI_SECRET_TYPE) {
+          throw new Error(
+            `Secret ${r.namespace}/${kubeconfigSecretName(r.name)} is not of type ${CAPI_SECRET_TYPE}; not trusted`,
+          );
+        }
         const b64 = secret.data?.[this.o.secretKey];
         if (!b64)
           throw new Error(
@@ -138,6 +163,7 @@ export class WorkloadClusters {
           throw new Error(
             `the kubeconfig in Secret ${r.namespace}/${kubeconfigSecretName(r.name)} names no current cluster`,
           );
+        assertSelfContained(kc, `Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`);
         source = `Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`;
       }
     } catch (e) {
@@ -164,6 +190,8 @@ export class WorkloadClusters {
     this.conns.delete(k);
     this.builtFrom.delete(k);
     await c.close();
+    // Its own client's limiter timer would otherwise outlive it; the management client is shared.
+    if (c.client !== this.o.management) await c.client.close();
     this.o.log(`workload cluster ${k} disconnected`);
   }
 }

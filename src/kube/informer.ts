@@ -38,6 +38,7 @@ export interface InformerStats {
   watches: number;
   relistsAfterGone: number;
   watchErrors: number;
+  handlerErrors: number;
   lastError?: string;
 }
 
@@ -51,7 +52,13 @@ export interface InformerOptions {
 
 export class Informer<T extends KubeObject> {
   readonly path: string;
-  readonly stats: InformerStats = { lists: 0, watches: 0, relistsAfterGone: 0, watchErrors: 0 };
+  readonly stats: InformerStats = {
+    lists: 0,
+    watches: 0,
+    relistsAfterGone: 0,
+    watchErrors: 0,
+    handlerErrors: 0,
+  };
   private readonly client: KubeClient;
   private readonly store = new Map<string, T>();
   private readonly handlers: Handler<T>[] = [];
@@ -110,7 +117,10 @@ export class Informer<T extends KubeObject> {
             markSynced();
             needList = false;
           }
+          const started = performance.now();
           const outcome = await this.watchOnce(signal);
+          // A watch that ends at once, again and again, must not spin at the client's full rate.
+          if (outcome === 'ended' && performance.now() - started < 1000) await sleepFor(1000, signal);
           if (outcome === 'gone') {
             this.stats.relistsAfterGone++;
             needList = true;
@@ -125,7 +135,7 @@ export class Informer<T extends KubeObject> {
           // After a failure the resourceVersion may be stale or the server restarted: list again.
           needList = true;
           const ms = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (failures - 1));
-          await new Promise((r) => setTimeout(r, ms * (0.5 + Math.random())).unref());
+          await sleepFor(ms * (0.5 + Math.random()), signal);
         }
       }
     })();
@@ -155,6 +165,8 @@ export class Informer<T extends KubeObject> {
     const url = `${this.path}${sep}watch=1&allowWatchBookmarks=true&timeoutSeconds=${this.opts.watchTimeoutSeconds}&resourceVersion=${this.resourceVersion}`;
     let gone = false;
     let failure: Error | undefined;
+    // The server ends a watch after timeoutSeconds; silence well past that means a dead connection.
+    const idleMs = (this.opts.watchTimeoutSeconds + 30) * 1000;
     const res = await this.client.watch(
       url,
       (line) => {
@@ -180,6 +192,7 @@ export class Informer<T extends KubeObject> {
         else this.put(k, e.object, old);
       },
       signal,
+      idleMs,
     );
     if (res && res.status === 410) return 'gone';
     if (res) throw new Error(`watch ${this.path}: HTTP ${res.status}`);
@@ -191,20 +204,32 @@ export class Informer<T extends KubeObject> {
     if (old) this.unindex(k, old);
     this.store.set(k, obj);
     this.index(k, obj);
-    for (const h of this.handlers) h(old ? 'MODIFIED' : 'ADDED', obj, old);
+    this.notify(old ? 'MODIFIED' : 'ADDED', obj, old);
   }
 
   private remove(k: string, old: T): void {
     if (!this.store.has(k)) return;
     this.unindex(k, this.store.get(k)!);
     this.store.delete(k);
-    for (const h of this.handlers) h('DELETED', old, old);
+    this.notify('DELETED', old, old);
+  }
+
+  /** A handler that throws must neither crash the process (it runs inside a stream callback) nor stop the others. */
+  private notify(type: EventType, obj: T, old: T | undefined): void {
+    for (const h of this.handlers) {
+      try {
+        h(type, obj, old);
+      } catch (e) {
+        this.stats.handlerErrors++;
+        this.opts.log?.(`informer ${this.path}: event handler failed: ${(e as Error).message}`);
+      }
+    }
   }
 
   private index(k: string, obj: T): void {
     for (const [name, fn] of this.indexers) {
       const idx = this.indexes.get(name)!;
-      for (const v of fn(obj)) {
+      for (const v of safeIndex(fn, obj)) {
         let set = idx.get(v);
         if (!set) idx.set(v, (set = new Set()));
         set.add(k);
@@ -215,11 +240,33 @@ export class Informer<T extends KubeObject> {
   private unindex(k: string, obj: T): void {
     for (const [name, fn] of this.indexers) {
       const idx = this.indexes.get(name)!;
-      for (const v of fn(obj)) {
+      for (const v of safeIndex(fn, obj)) {
         const set = idx.get(v);
         set?.delete(k);
         if (set?.size === 0) idx.delete(v);
       }
     }
   }
+}
+
+function safeIndex<T>(fn: IndexFunc<T>, obj: T): readonly string[] {
+  try {
+    return fn(obj);
+  } catch {
+    return [];
+  }
+}
+
+/** Sleeps, but wakes at once when signal aborts (so stopping never waits out a backoff). */
+function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    t.unref();
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

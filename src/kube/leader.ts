@@ -47,6 +47,9 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  /** Set when the lease was seen held by someone else (or gone) while we believed we led. */
+  private lostToOther = false;
 
   constructor(client: KubeClient, o: LeaderElectionOptions) {
     if (!(o.leaseDurationMs > o.renewDeadlineMs))
@@ -74,26 +77,36 @@ export class LeaderElector {
   }
 
   /** Runs acquire/renew until stop(). */
-  async run(): Promise<void> {
+  run(): Promise<void> {
+    this.loop ??= this.runLoop();
+    return this.loop;
+  }
+
+  private async runLoop(): Promise<void> {
     while (!this.stopped) {
+      // The renew counts from when it was sent: its answer may arrive late, the lease was taken earlier.
+      const attemptAt = this.o.now();
       const ok = await this.tryAcquireOrRenew().catch((e: Error) => {
         this.o.log?.(`leader election: ${e.message}`);
         return false;
       });
-      const now = this.o.now();
+      if (this.stopped) break;
       if (ok) {
-        this.lastRenew = now;
+        this.lastRenew = attemptAt;
         if (!this.leading) {
           this.leading = true;
           this.o.log?.(`leader election: ${this.o.identity} is now the leader`);
           this.o.onStartedLeading?.();
         }
-      } else if (this.leading && now - this.lastRenew >= this.o.renewDeadlineMs) {
-        this.leading = false;
-        this.o.log?.(
-          `leader election: ${this.o.identity} could not renew within ${this.o.renewDeadlineMs} ms; stepping down`,
+      } else if (
+        this.leading &&
+        (this.lostToOther || this.o.now() - this.lastRenew >= this.o.renewDeadlineMs)
+      ) {
+        this.stepDown(
+          this.lostToOther
+            ? 'the lease names another holder'
+            : `no renewal within ${this.o.renewDeadlineMs} ms`,
         );
-        this.o.onStoppedLeading?.();
       }
       const period = this.leading
         ? this.o.retryPeriodMs
@@ -105,35 +118,48 @@ export class LeaderElector {
     }
   }
 
+  private stepDown(why: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.o.log?.(`leader election: ${this.o.identity} stepping down: ${why}`);
+    this.o.onStoppedLeading?.();
+  }
+
   /** Stops; a leader releases the lease so a standby takes over at once instead of after leaseDuration. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    if (!this.leading) return;
-    this.leading = false;
-    this.o.onStoppedLeading?.();
+    // Let an acquire or renew in flight finish first, so nothing re-opens leadership after this.
+    await this.loop;
+    const wasLeading = this.leading;
+    this.stepDown('stopping');
     try {
       const cur = await this.client.get<Lease>(this.path);
+      // Release only a lease this replica holds (it may have just been acquired by the last attempt).
       if (cur.spec.holderIdentity !== this.o.identity) return;
       await this.client.replace(this.path, {
         ...cur,
         spec: { ...cur.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },
       });
     } catch (e) {
-      this.o.log?.(`leader election: releasing the lease failed: ${(e as Error).message}`);
+      if (wasLeading) this.o.log?.(`leader election: releasing the lease failed: ${(e as Error).message}`);
     }
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = this.o.now();
     const leaseSeconds = Math.ceil(this.o.leaseDurationMs / 1000);
+    this.lostToOther = false;
     let cur: Lease | undefined;
     try {
       cur = await this.client.get<Lease>(this.path);
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+    // Observed after the read: a slow answer must not make a fresh renewal look old.
+    const now = this.o.now();
     if (!cur) {
+      // Deleted under us: whoever recreates it first leads; we stop acting until we hold it again.
+      if (this.leading) this.lostToOther = true;
       try {
         await this.client.create(`/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`, {
           apiVersion: 'coordination.k8s.io/v1',
@@ -156,6 +182,11 @@ export class LeaderElector {
     }
     const holder = cur.spec.holderIdentity ?? '';
     this.observe(JSON.stringify(cur.spec), holder, now);
+    if (this.leading && holder !== this.o.identity) {
+      // Someone else holds it (taken over, or edited by hand): stop acting now, not at the renew deadline.
+      this.lostToOther = true;
+      return false;
+    }
     const expired = this.observed!.at + this.o.leaseDurationMs <= now;
     if (holder && holder !== this.o.identity && !expired) return false;
     const takingOver = holder !== this.o.identity;

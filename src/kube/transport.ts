@@ -22,11 +22,15 @@ export interface Transport {
   /** Identifies the apiserver in logs and metrics. */
   readonly server: string;
   request(r: WireRequest): Promise<WireResponse>;
-  /** Streams newline-delimited JSON lines of a watch until the server closes it or signal aborts. */
+  /**
+   * Streams newline-delimited JSON lines of a watch until the server closes it or signal aborts; with
+   * idleTimeoutMs, fails when nothing arrives for that long (a half-open connection never closes).
+   */
   stream(
     path: string,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    idleTimeoutMs?: number,
   ): Promise<WireResponse | undefined>;
 }
 
@@ -122,11 +126,23 @@ export class HttpsTransport implements Transport {
     path: string,
     onLine: (line: string) => void,
     signal: AbortSignal,
+    idleTimeoutMs?: number,
   ): Promise<WireResponse | undefined> {
     const opts = await this.options('GET', {});
     return new Promise((resolve, reject) => {
       let buf = '';
+      let idle: NodeJS.Timeout | undefined;
+      const touch = () => {
+        if (!idleTimeoutMs) return;
+        clearTimeout(idle);
+        idle = setTimeout(
+          () => req.destroy(new Error(`watch ${path}: no data for ${idleTimeoutMs} ms`)),
+          idleTimeoutMs,
+        );
+        idle.unref();
+      };
       const req = request(this.server + path, { ...opts, signal }, (res) => {
+        touch();
         if (res.statusCode !== 200) {
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
@@ -135,6 +151,7 @@ export class HttpsTransport implements Transport {
         }
         res.setEncoding('utf8');
         res.on('data', (d: string) => {
+          touch();
           buf += d;
           let nl;
           while ((nl = buf.indexOf('\n')) >= 0) {
@@ -143,10 +160,22 @@ export class HttpsTransport implements Transport {
             if (line.trim()) onLine(line);
           }
         });
-        res.on('end', () => resolve(undefined));
-        res.on('error', (e) => (signal.aborted ? resolve(undefined) : reject(e)));
+        res.on('end', () => {
+          clearTimeout(idle);
+          resolve(undefined);
+        });
+        res.on('error', (e) => {
+          clearTimeout(idle);
+          if (signal.aborted) resolve(undefined);
+          else reject(e);
+        });
       });
-      req.on('error', (e) => (signal.aborted ? resolve(undefined) : reject(e)));
+      req.on('error', (e) => {
+        clearTimeout(idle);
+        if (signal.aborted) resolve(undefined);
+        else reject(e);
+      });
+      touch();
       req.end();
     });
   }

@@ -39,6 +39,7 @@ describe('service shell', () => {
   const addSecret = (name: string) =>
     mgmt.api.ok('POST', `/api/v1/namespaces/${NS}/secrets`, {
       metadata: { name: `${name}-kubeconfig`, labels: { 'cluster.x-k8s.io/cluster-name': name } },
+      type: 'cluster.x-k8s.io/secret',
       data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
     });
 
@@ -88,21 +89,19 @@ describe('service shell', () => {
     expect(s.informers[`${NS}/c1/nodes`]?.synced).toBe(true);
   });
 
-  it('picks up a Cluster added at runtime, waits for its Secret (not ready, with the reason), and drops it when deleted', async () => {
+  it('picks up a Cluster added at runtime, reports it waiting for its Secret, and drops it when deleted', async () => {
     await addCluster('c2');
     await eventually('c2 waiting for its Secret', async () =>
       (await status()).workloadClusters.waiting.some(
         (w) => w.cluster === `${NS}/c2` && w.reason.includes('c2-kubeconfig'),
       ),
     );
-    const notReady = await get('/readyz');
-    expect(notReady.status).toBe(503);
-    expect(notReady.body).toContain('c2-kubeconfig');
+    // One workload cluster without credentials does not take the service out of rotation.
+    expect((await get('/readyz')).status).toBe(200);
     await addSecret('c2');
     await eventually('c2 connected', async () =>
       (await status()).workloadClusters.connected.some((c) => c.cluster === `${NS}/c2`),
     );
-    await eventually('/readyz 200 again', async () => (await get('/readyz')).status === 200);
     await mgmt.api.ok('DELETE', capi('clusters/c2'));
     await eventually('c2 gone', async () => {
       const s = await status();
@@ -110,6 +109,38 @@ describe('service shell', () => {
         !s.workloadClusters.connected.some((c) => c.cluster === `${NS}/c2`) && !s.informers[`${NS}/c2/nodes`]
       );
     });
+  });
+
+  it("refuses a kubeconfig Secret that is not CAPI's type or is not self-contained", async () => {
+    await addCluster('c3');
+    const kc = JSON.parse(readFileSync(inject('cluster').kubeconfigPath, 'utf8')) as {
+      users: Array<{ user: Record<string, unknown> }>;
+    };
+    kc.users[0]!.user = {
+      exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: '/bin/sh', args: ['-c', 'id'] },
+    };
+    await mgmt.api.ok('POST', `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: 'c3-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c3' } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from(JSON.stringify(kc)).toString('base64') },
+    });
+    await eventually('c3 refused for its exec plugin', async () =>
+      (await status()).workloadClusters.waiting.some(
+        (w) => w.cluster === `${NS}/c3` && /not self-contained.*exec/.test(w.reason),
+      ),
+    );
+    await addCluster('c4');
+    await mgmt.api.ok('POST', `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: 'c4-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c4' } },
+      data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
+    });
+    await eventually('c4 refused for its Secret type', async () =>
+      (await status()).workloadClusters.waiting.some(
+        (w) => w.cluster === `${NS}/c4` && w.reason.includes('not of type cluster.x-k8s.io/secret'),
+      ),
+    );
+    expect((await status()).workloadClusters.connected.map((c) => c.cluster)).not.toContain(`${NS}/c3`);
+    for (const c of ['c3', 'c4']) await mgmt.api.ok('DELETE', capi(`clusters/${c}`));
   });
 
   it('serves Prometheus metrics, and its informers make no LIST in steady state', async () => {

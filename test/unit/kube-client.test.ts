@@ -160,6 +160,17 @@ describe('writes', () => {
     expect(JSON.parse(seen[0]!.body!)).toMatchObject({ preconditions: { uid: 'u1' }, gracePeriodSeconds: 0 });
   });
 
+  it('asks the guard again before every retry: a write backing off when leadership ends is not sent', async () => {
+    const { t, seen } = scripted([status(503), ok()]);
+    let leading = true;
+    const { c } = client(t, {
+      writeGuard: () => (leading ? null : 'not the leader'),
+      sleep: async () => void (leading = false), // leadership is lost during the backoff
+    });
+    await expect(c.mergePatch('/x', {})).rejects.toMatchObject({ reason: 'WriteRefused' });
+    expect(seen).toHaveLength(1);
+  });
+
   it('refuses every write while the guard says so, and sends nothing', async () => {
     const { t, seen } = scripted([ok(), ok()]);
     let leading = false;
