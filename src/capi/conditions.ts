@@ -1,11 +1,9 @@
 // Condition list helpers. Writers must keep lastTransitionTime stable while a condition's status does not
 // change (MHC timeouts count from it), so updates go through setCondition with an injected `now`.
+import { kubeTime } from '../kube/time.ts';
 import type { Condition } from './types.ts';
 
-/** RFC 3339 with second precision, the way metav1.Time serializes. */
-export function kubeTime(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+export { kubeTime };
 
 export function findCondition(conditions: readonly Condition[], type: string): Condition | undefined {
   return conditions.find((c) => c.type === type);

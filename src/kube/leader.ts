@@ -4,6 +4,7 @@
 // renewDeadline, which is shorter than leaseDuration, so it stops acting before anyone else may start.
 import type { KubeClient } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
+import { kubeMicroTime } from './time.ts';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -34,7 +35,7 @@ interface Lease {
 /** client-go's JitterFactor for the retry period. */
 const JITTER = 1.2;
 
-const microTime = (): string => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+const microTime = (): string => kubeMicroTime(new Date());
 
 export class LeaderElector {
   private readonly client: KubeClient;

@@ -27,10 +27,6 @@ export interface SandboxOptions {
 const sandboxDir = (): string => join(runDir(), SANDBOX_NAME);
 const cliEntry = fileURLToPath(new URL('../../bin/capi-autopilot.js', import.meta.url));
 
-export function kubectlHint(binDir: string, kubeconfig: string): string {
-  return `${join(binDir, 'kubectl')} --kubeconfig ${kubeconfig} get nodes,pods -A`;
-}
-
 export function printAccess(io: Io, binDir: string, kubeconfig: string, demo: boolean): void {
   const kubectl = `${join(binDir, 'kubectl')} --kubeconfig ${kubeconfig}`;
   io.out(`kubeconfig: ${kubeconfig}`);

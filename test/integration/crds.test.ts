@@ -14,11 +14,12 @@ import { parseMinor } from '../../src/sandbox/flags.ts';
 import { randomToken, serviceAccountKeyPair } from '../../src/sandbox/pki.ts';
 import { isPidAlive } from '../../src/sandbox/processes.ts';
 import { Api, clusterApi, uniqueName } from './support/kube.ts';
+import { kubeTime } from '../../src/kube/time.ts';
 
 const run = promisify(execFile);
 const INFRA = 'infrastructure.sandbox.capi-autopilot.io';
 const NS = 'capi';
-const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+const now = kubeTime(new Date());
 
 type Version = 'v1beta2' | 'v1beta1';
 type Obj = Record<string, unknown> & {

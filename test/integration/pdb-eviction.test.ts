@@ -1,6 +1,7 @@
 // PodDisruptionBudget status comes from the real disruption controller, and the Eviction API enforces it.
 import { describe, expect, it } from 'vitest';
 import { clusterApi, eventually, testNamespace, type Api } from './support/kube.ts';
+import { kubeTime } from '../../src/kube/time.ts';
 
 const api = clusterApi();
 
@@ -20,7 +21,7 @@ async function readyPod(ns: string, name: string, labels: Record<string, string>
     spec: { schedulerName: 'none', containers: [{ name: 'c', image: 'registry.invalid/pause' }] },
   });
   // No kubelet runs here, so the test reports the pod Running and Ready as one would.
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const now = kubeTime(new Date());
   await api.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, {
     status: {
       phase: 'Running',

@@ -19,7 +19,7 @@ export const FAULTS = {
   /** Node: the hollow kubelet stops renewing the Lease (the real node lifecycle controller marks it Unknown). */
   stopHeartbeats: 'sandbox.capi-autopilot.io/fault-stop-heartbeats',
   /** Pod: extra seconds before the hollow kubelet finishes terminating it; "never" never does. */
-  terminationDelay: 'sandbox.capi-autopilot.io/fault-termination-delay-seconds', // read by hollow-kubelet.ts
+  terminationDelay: 'sandbox.capi-autopilot.io/fault-termination-delay-seconds',
 } as const;
 
 export interface SimOptions {

@@ -3,6 +3,8 @@
 // becoming Running and Ready, and pods with a deletionTimestamp removed after their grace period.
 import { ApiError, type RestClient } from '../rest.ts';
 import type { KubeObject } from '../../kube/informer.ts';
+import { kubeMicroTime, kubeTime } from '../../kube/time.ts';
+import { FAULTS } from './context.ts';
 
 export interface PodObject extends KubeObject {
   spec: {
@@ -30,19 +32,21 @@ export interface HollowKubeletOptions {
   log: (msg: string) => void;
 }
 
-const nowSeconds = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-const microTime = (): string => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-
-export function readyCondition(status: 'True' | 'False' | 'Unknown', reason: string, message: string) {
-  const t = nowSeconds();
-  return { type: 'Ready', status, reason, message, lastHeartbeatTime: t, lastTransitionTime: t };
+/** A node condition as a kubelet posts it, heartbeat and transition stamped now. */
+export function nodeCondition(
+  type: string,
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  message: string,
+  now = new Date(),
+) {
+  const t = kubeTime(now);
+  return { type, status, reason, message, lastHeartbeatTime: t, lastTransitionTime: t };
 }
-
-const TERMINATION_DELAY = 'sandbox.capi-autopilot.io/fault-termination-delay-seconds';
 
 /** The pod's injected termination delay: seconds, or "never". Garbage counts as none. */
 export function terminationDelayMs(pod: PodObject): number {
-  const v = pod.metadata.annotations?.[TERMINATION_DELAY];
+  const v = pod.metadata.annotations?.[FAULTS.terminationDelay];
   if (v === undefined) return 0;
   if (v === 'never') return Infinity;
   const n = Number(v);
@@ -139,7 +143,7 @@ export class HollowKubelet {
     const spec = {
       holderIdentity: name,
       leaseDurationSeconds: this.opts.leaseDurationSeconds,
-      renewTime: microTime(),
+      renewTime: kubeMicroTime(new Date()),
     };
     const r = await this.client.req('PATCH', path, { spec }, 'application/merge-patch+json');
     if (r.status === 404) {
@@ -167,7 +171,9 @@ export class HollowKubelet {
       `/api/v1/nodes/${name}/status`,
       {
         status: {
-          conditions: [readyCondition('True', 'KubeletReady', 'hollow kubelet is posting ready status')],
+          conditions: [
+            nodeCondition('Ready', 'True', 'KubeletReady', 'hollow kubelet is posting ready status'),
+          ],
         },
       },
       'application/strategic-merge-patch+json',
@@ -204,7 +210,7 @@ export class HollowKubelet {
       ip = `10.244.${(n >> 8) & 255}.${n & 255}`;
       this.podIps.set(key, ip);
     }
-    const t = nowSeconds();
+    const t = kubeTime(new Date());
     const cond = (type: string) => ({ type, status: 'True', lastTransitionTime: t });
     const r = await this.client.req(
       'PATCH',

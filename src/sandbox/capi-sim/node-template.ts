@@ -1,4 +1,5 @@
 // Builds the Node object a machine of a given instance type joins the cluster as. Pure.
+import { kubeTime } from '../../kube/time.ts';
 export interface Taint {
   key: string;
   value?: string;
@@ -96,7 +97,7 @@ export function buildNode(i: NodeSpecInput): Record<string, unknown> {
     annotations['cluster.x-k8s.io/owner-name'] = i.owner.name;
   }
   const cap = capacityOf(t);
-  const ts = i.now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const ts = kubeTime(i.now);
   return {
     apiVersion: 'v1',
     kind: 'Node',

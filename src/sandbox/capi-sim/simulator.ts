@@ -19,7 +19,7 @@ import {
   type SimContext,
   type SimOptions,
 } from './context.ts';
-import { HollowKubelet, readyCondition, type NodeObject, type PodObject } from './hollow-kubelet.ts';
+import { HollowKubelet, nodeCondition, type NodeObject, type PodObject } from './hollow-kubelet.ts';
 import { reconcileInfraTemplate } from './infra-template.ts';
 import { reconcileMachine } from './machine.ts';
 import { reconcileMachineDeployment } from './machinedeployment.ts';
@@ -263,17 +263,7 @@ export class CapiSimulator {
     message = 'injected by the simulator',
   ): Promise<void> {
     if (type === 'Ready' && status !== 'True') await this.setHeartbeats(node, false);
-    const cond =
-      type === 'Ready'
-        ? readyCondition(status, reason, message)
-        : {
-            type,
-            status,
-            reason,
-            message,
-            lastHeartbeatTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          };
+    const cond = nodeCondition(type, status, reason, message);
     await this.ctx.workload.req(
       'PATCH',
       `/api/v1/nodes/${node}/status`,

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, onTestFinished } from 'vitest';
+import { kubeMicroTime, kubeTime } from '../../../src/kube/time.ts';
 import { RestClient } from '../../../src/sandbox/rest.ts';
 
 export { RestClient as Api } from '../../../src/sandbox/rest.ts';
@@ -64,8 +65,6 @@ export async function serverMinor(api: RestClient): Promise<number> {
   return minor;
 }
 
-const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-
 /**
  * A Node with no kubelet behind it that stays Ready while the test runs: it renews its Lease in
  * kube-node-lease and its Ready condition, as a kubelet would. Deleted when the test ends.
@@ -81,7 +80,7 @@ export async function readyNode(
     spec: {},
   });
   const beat = async (): Promise<void> => {
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const now = kubeTime(new Date());
     await api.mergePatch(`/api/v1/nodes/${name}/status`, {
       status: {
         capacity,
@@ -101,7 +100,7 @@ export async function readyNode(
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name, namespace: 'kube-node-lease' },
-      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: kubeMicroTime(new Date()) },
     };
     const put = await api.req(
       'PUT',
