@@ -3,6 +3,7 @@ import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
 import { loadConfig, processConfigSources } from './config/load.ts';
 import { createLogger } from './runtime/log.ts';
 import { startService } from './service.ts';
+import { tracingSettingsFromEnv } from './tracing/settings.ts';
 import {
   attachSandbox,
   printAccess,
@@ -134,7 +135,10 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     else rest.push(a);
   }
   const capiVersion = parseCapiVersion(capiVersionFlag) ?? 'v1beta2';
-  const config = loadConfig(processConfigSources(rest));
+  const sources = processConfigSources(rest);
+  const config = loadConfig(sources);
+  // OTEL_* variables are validated before anything starts: a typo fails here, not silently later.
+  const tracing = tracingSettingsFromEnv(sources.env);
   const log = createLogger(config.log);
   let sandbox: Awaited<ReturnType<typeof attachSandbox>> | undefined;
   if (!config.management.kubeconfig && !config.management.inCluster) {
@@ -143,7 +147,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
   }
   let service;
   try {
-    service = await startService({ config, log, managementKubeconfig: sandbox?.kubeconfig });
+    service = await startService({ config, log, tracing, managementKubeconfig: sandbox?.kubeconfig });
   } catch (e) {
     await sandbox?.stop();
     throw e;

@@ -1,6 +1,7 @@
 // The long-running service: clients, informers, workload clusters, leader election and HTTP endpoints.
 // Controllers (autoscaler, drain, remediation) plug in as they are built; they run only while leading
 // and write only through the guarded client.
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -16,6 +17,9 @@ import { createMetrics, type Metrics } from './metrics/registry.ts';
 import type { Controller } from './runtime/controller.ts';
 import type { Logger } from './runtime/log.ts';
 import { startHttpServer, type HttpServer, type Readiness } from './server/http.ts';
+import { resourceLabel } from './kube/apipath.ts';
+import type { TracingSettings } from './tracing/settings.ts';
+import { startTracing, type Tracing, type TracingHooks } from './tracing/setup.ts';
 
 export interface ServiceOptions {
   config: Config;
@@ -29,6 +33,10 @@ export interface ServiceOptions {
    * leads and every informer has synced; a standby keeps their queues but runs nothing.
    */
   controllers?: (env: ControllerEnv) => Controller[];
+  /** Tracing settings (from the OTEL_* variables); absent: tracing off, as in most tests. */
+  tracing?: TracingSettings;
+  /** Span batching; tests shorten the delay. */
+  tracingBatch?: TracingHooks['batch'];
 }
 
 export interface ControllerEnv {
@@ -38,6 +46,7 @@ export interface ControllerEnv {
   workload: WorkloadClusters;
   metrics: Metrics;
   log: Logger;
+  config: Config;
 }
 
 export interface Service {
@@ -48,6 +57,7 @@ export interface Service {
   workload: WorkloadClusters;
   leader: LeaderElector | undefined;
   controllers: readonly Controller[];
+  tracing: Tracing;
   readiness(): Readiness;
   status(): unknown;
   /** Stops new work, releases the lease, closes informers and the HTTP server. */
@@ -64,10 +74,17 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   let elector: LeaderElector | undefined;
 
   const observe = (cluster: string) => (e: RequestEvent) => {
-    metrics.kubeRequests.inc({ cluster, verb: e.method, code: String(e.status) });
+    metrics.kubeRequests.inc({
+      cluster,
+      verb: e.method,
+      resource: resourceLabel(e.path),
+      code: String(e.status),
+    });
     metrics.kubeRequestSeconds.observe({ cluster, verb: e.method }, e.durationMs / 1000);
+    metrics.kubeThrottleSeconds.observe({ cluster }, e.throttledMs / 1000);
   };
   const clientOpts = (cluster: string, guarded: boolean) => ({
+    cluster,
     qps: config.kubeClient.qps,
     burst: config.kubeClient.burst,
     timeoutMs: config.kubeClient.timeoutSeconds * 1000,
@@ -191,9 +208,17 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   );
   const mgmtRuns = [clusters, mds, mss, machines, ...(secrets ? [secrets] : [])].map((i) => i.start());
 
+  // ---- tracing: before the controllers, so their first reconcile is traced ----
+  const tracing = startTracing(o.tracing ?? OFF_SETTINGS, {
+    batch: o.tracingBatch,
+    serviceVersion: SERVICE_VERSION,
+    onExport: exportObserver(metrics, log),
+  });
+  if (tracing.enabled) log.info({ exporters: tracing.destinations }, 'tracing on');
+
   // ---- controllers: active only while leading, and only on synced caches ----
   const controllers =
-    o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log }) ?? [];
+    o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log, config }) ?? [];
   let leading = !config.leaderElection.enabled;
   const activate = async (): Promise<void> => {
     await Promise.all(mgmtRuns.map((r) => r.synced));
@@ -287,6 +312,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     });
   } catch (e) {
     abort.abort();
+    await tracing.shutdown();
     throw e;
   }
   log.info({ port: http.port, identity }, 'service started');
@@ -299,6 +325,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     workload,
     leader: elector,
     controllers,
+    tracing,
     readiness,
     status,
     async stop() {
@@ -311,7 +338,42 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       await workload.closeAll();
       await Promise.allSettled(mgmtRuns.map((r) => r.done));
       await http.close();
+      // Last: spans of the final reconciles and of the shutdown itself are flushed to the exporters.
+      await tracing.shutdown().catch((e: Error) => log.warn({ err: e.message }, 'tracing shutdown failed'));
       log.info('stopped');
     },
+  };
+}
+
+const SERVICE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+const OFF_SETTINGS: TracingSettings = {
+  exporters: [],
+  otlp: { protocol: 'http/protobuf', url: '' },
+  jaeger: { agentHost: '', agentPort: 0 },
+  sampler: { name: 'parentbased_always_on', ratio: 1 },
+  serviceName: '',
+  resourceAttributes: {},
+};
+
+/** Counts exported spans; logs the first failure of an exporter, then at most one line a minute. */
+function exportObserver(metrics: Metrics, log: Logger): NonNullable<TracingHooks['onExport']> {
+  const lastLogged = new Map<string, number>();
+  const suppressed = new Map<string, number>();
+  return (exporter, ok, spans, error) => {
+    metrics.traceSpansExported.inc({ exporter, result: ok ? 'success' : 'failure' }, spans);
+    if (ok) return;
+    const now = Date.now();
+    if (now - (lastLogged.get(exporter) ?? 0) < 60_000) {
+      suppressed.set(exporter, (suppressed.get(exporter) ?? 0) + 1);
+      return;
+    }
+    lastLogged.set(exporter, now);
+    const earlier = suppressed.get(exporter) ?? 0;
+    suppressed.set(exporter, 0);
+    log.warn(
+      { exporter, spans, err: error?.message, failedExportsNotLogged: earlier },
+      'trace export failed (spans dropped); OTEL_TRACES_EXPORTER=none turns tracing off',
+    );
   };
 }

@@ -350,8 +350,10 @@ const Log = z
 
 const Tracing = z
   .object({
-    exporter: z.enum(['none', 'otlp', 'jaeger']).default('none').meta({
-      description: 'Span exporter; endpoints and headers come from the standard `OTEL_*` variables.',
+    followWindow: duration().prefault('15m').meta({
+      kind: 'duration',
+      description:
+        'How long after an action recorded on an object (its `tracing.k8s.io/traceparent` and `capi-autopilot.io/traced-at` annotations) later reconciles of that object, or of objects it created, join the same trace as children; afterwards they only link to it. Exporters, endpoints and sampling come from the standard `OTEL_*` variables (see Tracing).',
     }),
   })
   .strict();

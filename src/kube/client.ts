@@ -3,10 +3,14 @@
 // never a blind retry of a write that may have been applied, and a guard that refuses writes when this
 // replica must not act (lost leadership). Reads for decisions come from informers, not from here.
 import Bottleneck from 'bottleneck';
+import { ATTR, inSpan, recordingSpan, SpanKind, type Span } from '../tracing/spans.ts';
+import { parseApiPath, resourceLabel } from './apipath.ts';
 import { errorFromResponse, KubeError } from './errors.ts';
 import { TransportError, type Transport, type WireResponse } from './transport.ts';
 
 export interface KubeClientOptions {
+  /** Which cluster this client talks to, for span attributes (`k8s.cluster.name`). */
+  cluster?: string;
   qps: number;
   burst: number;
   timeoutMs: number;
@@ -25,6 +29,8 @@ export interface RequestEvent {
   status: number;
   attempt: number;
   durationMs: number;
+  /** Time this attempt waited for a token of the client-side rate limiter. */
+  throttledMs: number;
   error?: string;
 }
 
@@ -42,8 +48,8 @@ const BACKOFF_MAX_MS = 10_000;
 
 export class KubeClient {
   readonly transport: Transport;
-  private readonly opts: Required<Omit<KubeClientOptions, 'writeGuard' | 'onRequest'>> &
-    Pick<KubeClientOptions, 'writeGuard' | 'onRequest'>;
+  private readonly opts: Required<Omit<KubeClientOptions, 'writeGuard' | 'onRequest' | 'cluster'>> &
+    Pick<KubeClientOptions, 'writeGuard' | 'onRequest' | 'cluster'>;
   private readonly limiter: Bottleneck;
 
   constructor(transport: Transport, opts: KubeClientOptions) {
@@ -155,6 +161,7 @@ export class KubeClient {
     return this.transport.stream(path, onLine, signal, idleTimeoutMs);
   }
 
+  /** One logical call; inside a recording span (a reconcile's) it gets a client span of its own. */
   private async send<T>(
     method: string,
     path: string,
@@ -162,15 +169,47 @@ export class KubeClient {
     o: WriteOptions,
     guarded = false,
   ): Promise<T> {
+    if (!recordingSpan()) return this.attempts<T>(method, path, body, o, guarded);
+    const p = parseApiPath(path);
+    return inSpan(
+      `${method} ${resourceLabel(path)}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': method,
+          'url.path': path.split('?')[0],
+          'server.address': this.transport.server,
+          ...(this.opts.cluster ? { [ATTR.cluster]: this.opts.cluster } : {}),
+          ...(p.namespace ? { [ATTR.namespace]: p.namespace } : {}),
+          'capi_autopilot.kube.resource': resourceLabel(path),
+          ...(p.name ? { 'capi_autopilot.kube.name': p.name } : {}),
+          ...(p.group ? { 'capi_autopilot.kube.group': p.group } : {}),
+        },
+      },
+      (span) => this.attempts<T>(method, path, body, o, guarded, span),
+    );
+  }
+
+  private async attempts<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    o: WriteOptions,
+    guarded: boolean,
+    span?: Span,
+  ): Promise<T> {
     const text = body === undefined ? undefined : JSON.stringify(body);
+    let throttledTotal = 0;
     for (let attempt = 1; ; attempt++) {
-      const t0 = performance.now();
+      const queued = performance.now();
+      let t0 = queued;
       let res: WireResponse | undefined;
       let err: KubeError | TransportError | undefined;
       try {
         // The guard is asked right before each attempt goes out: a write queued or backing off while this
         // replica led must not be sent after it stepped down.
         res = await this.limiter.schedule(() => {
+          t0 = performance.now();
           if (guarded) this.refuse(method, path);
           return this.transport.request({
             method,
@@ -185,16 +224,27 @@ export class KubeClient {
         if (e instanceof KubeError && e.reason === 'WriteRefused') throw e;
         err = e instanceof TransportError ? e : new TransportError(String(e), false, e);
       }
+      const throttledMs = t0 - queued;
+      throttledTotal += throttledMs;
       this.opts.onRequest?.({
         method,
         path,
         status: res?.status ?? 0,
         attempt,
         durationMs: performance.now() - t0,
+        throttledMs,
         error: err?.message,
       });
+      const last = !err || attempt > this.opts.maxRetries || !this.retryable(err, o.idempotent ?? true);
+      if (span && last) {
+        span.setAttributes({
+          'http.response.status_code': res?.status ?? 0,
+          'http.request.resend_count': attempt - 1,
+          'capi_autopilot.kube.throttled_ms': Math.round(throttledTotal),
+        });
+      }
       if (!err) return (res!.text ? JSON.parse(res!.text) : undefined) as T;
-      if (attempt > this.opts.maxRetries || !this.retryable(err, o.idempotent ?? true)) {
+      if (last) {
         if (err instanceof KubeError) throw err;
         throw new KubeError({
           kind: 'Transient',
@@ -206,7 +256,14 @@ export class KubeClient {
           cause: err,
         });
       }
-      await this.opts.sleep(this.backoff(attempt, err instanceof KubeError ? err.retryAfterMs : undefined));
+      const wait = this.backoff(attempt, err instanceof KubeError ? err.retryAfterMs : undefined);
+      span?.addEvent('retry', {
+        attempt,
+        'http.response.status_code': res?.status ?? 0,
+        'capi_autopilot.backoff_ms': wait,
+        'error.message': err.message,
+      });
+      await this.opts.sleep(wait);
     }
   }
 

@@ -1,73 +1,187 @@
 // Every metric of the service, on one prom-client Registry created per process (and per test), with
-// Node's default process metrics. Names are capi_autopilot_*; label values are bounded (no object names).
+// Node's default process metrics. Names are capi_autopilot_*; label values are bounded: clusters, node
+// groups and health checks are few and configured by people, pods and machines never appear as labels.
+// The README's metrics table maps each one to its cluster-autoscaler or controller-runtime counterpart.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+type GroupLabels = 'cluster' | 'node_group';
 
 export interface Metrics {
   registry: Registry;
-  kubeRequests: Counter<'cluster' | 'verb' | 'code'>;
+  // ---- Kubernetes API and runtime ----
+  kubeRequests: Counter<'cluster' | 'verb' | 'resource' | 'code'>;
   kubeRequestSeconds: Histogram<'cluster' | 'verb'>;
+  kubeThrottleSeconds: Histogram<'cluster'>;
   reconciles: Counter<'controller' | 'result'>;
+  reconcileErrors: Counter<'controller'>;
   reconcileSeconds: Histogram<'controller'>;
+  lastSuccess: Gauge<'controller'>;
   informerSynced: Gauge<'cluster' | 'resource'>;
   informerLists: Gauge<'cluster' | 'resource'>;
   leader: Gauge;
   workloadClusters: Gauge<'state'>;
+  traceSpansExported: Counter<'exporter' | 'result'>;
+  // ---- autoscaling ----
+  scaledUpNodes: Counter<GroupLabels | 'reason'>;
+  scaledDownNodes: Counter<GroupLabels | 'reason'>;
+  failedScaleUps: Counter<GroupLabels | 'reason'>;
+  unschedulablePods: Gauge<'cluster'>;
+  nodeGroupMinSize: Gauge<GroupLabels>;
+  nodeGroupMaxSize: Gauge<GroupLabels>;
+  nodeGroupTargetSize: Gauge<GroupLabels>;
+  nodeGroupCurrentSize: Gauge<GroupLabels>;
+  nodeGroupHealthy: Gauge<GroupLabels>;
+  nodeGroupBackoff: Gauge<GroupLabels>;
+  // ---- drain and deletion ----
+  evictedPods: Counter<'cluster' | 'result'>;
+  drainSeconds: Histogram<'cluster' | 'result'>;
+  machinesDeleted: Counter<GroupLabels | 'reason'>;
+  // ---- health checking and remediation ----
+  remediations: Counter<'cluster' | 'phase' | 'result'>;
+  unhealthyMachines: Gauge<'cluster' | 'machine_health_check'>;
+  healthCheckShortCircuited: Gauge<'cluster' | 'machine_health_check'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name: `capi_autopilot_${name}`, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Gauge<L>({ name: `capi_autopilot_${name}`, help, labelNames, registers });
+  const histogram = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: number[],
+  ) => new Histogram<L>({ name: `capi_autopilot_${name}`, help, labelNames, buckets, registers });
+  const group = ['cluster', 'node_group'] as const;
+  const groupReason = ['cluster', 'node_group', 'reason'] as const;
+
   return {
     registry,
-    kubeRequests: new Counter({
-      name: 'capi_autopilot_kube_requests_total',
-      help: 'Requests sent to Kubernetes API servers, by cluster, verb and HTTP code (0: no response).',
-      labelNames: ['cluster', 'verb', 'code'],
-      registers,
-    }),
-    kubeRequestSeconds: new Histogram({
-      name: 'capi_autopilot_kube_request_duration_seconds',
-      help: 'Latency of requests to Kubernetes API servers, one observation per attempt.',
-      labelNames: ['cluster', 'verb'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    }),
-    reconciles: new Counter({
-      name: 'capi_autopilot_reconcile_total',
-      help: 'Reconciles by controller and result (success, requeue, error).',
-      labelNames: ['controller', 'result'],
-      registers,
-    }),
-    reconcileSeconds: new Histogram({
-      name: 'capi_autopilot_reconcile_duration_seconds',
-      help: 'Time spent in one reconcile.',
-      labelNames: ['controller'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
-      registers,
-    }),
-    informerSynced: new Gauge({
-      name: 'capi_autopilot_informer_synced',
-      help: '1 once an informer has listed its resource, per cluster.',
-      labelNames: ['cluster', 'resource'],
-      registers,
-    }),
-    informerLists: new Gauge({
-      name: 'capi_autopilot_informer_list_calls',
-      help: 'LIST calls an informer has made (1 in steady state; more after 410 Gone or watch failures).',
-      labelNames: ['cluster', 'resource'],
-      registers,
-    }),
-    leader: new Gauge({
-      name: 'capi_autopilot_leader',
-      help: '1 while this replica holds the leader lease.',
-      registers,
-    }),
-    workloadClusters: new Gauge({
-      name: 'capi_autopilot_workload_clusters',
-      help: 'Workload clusters in scope, by state (connected, waiting-for-kubeconfig, error).',
-      labelNames: ['state'],
-      registers,
-    }),
+    kubeRequests: counter(
+      'kube_requests_total',
+      'Requests sent to Kubernetes API servers, by cluster, verb, resource and HTTP code (0: no response).',
+      ['cluster', 'verb', 'resource', 'code'],
+    ),
+    kubeRequestSeconds: histogram(
+      'kube_request_duration_seconds',
+      'Latency of requests to Kubernetes API servers, one observation per attempt.',
+      ['cluster', 'verb'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    ),
+    kubeThrottleSeconds: histogram(
+      'kube_client_rate_limiter_duration_seconds',
+      'Time requests waited for the client-side rate limiter (QPS/burst), one observation per attempt.',
+      ['cluster'],
+      [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    ),
+    reconciles: counter('reconcile_total', 'Reconciles by controller and result (success, requeue, error).', [
+      'controller',
+      'result',
+    ]),
+    reconcileErrors: counter('reconcile_errors_total', 'Reconciles that ended in an error, by controller.', [
+      'controller',
+    ]),
+    reconcileSeconds: histogram(
+      'reconcile_duration_seconds',
+      'Time spent in one reconcile.',
+      ['controller'],
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    ),
+    lastSuccess: gauge(
+      'last_successful_reconcile_timestamp_seconds',
+      'Unix time of the last reconcile that did not fail, by controller.',
+      ['controller'],
+    ),
+    informerSynced: gauge('informer_synced', '1 once an informer has listed its resource, per cluster.', [
+      'cluster',
+      'resource',
+    ]),
+    informerLists: gauge(
+      'informer_list_calls',
+      'LIST calls an informer has made (1 in steady state; more after 410 Gone or watch failures).',
+      ['cluster', 'resource'],
+    ),
+    leader: gauge('leader', '1 while this replica holds the leader lease.', []),
+    workloadClusters: gauge(
+      'workload_clusters',
+      'Workload clusters in scope, by state (connected, waiting).',
+      ['state'],
+    ),
+    traceSpansExported: counter(
+      'trace_spans_exported_total',
+      'Spans handed to a trace exporter, by exporter and result (success, failure).',
+      ['exporter', 'result'],
+    ),
+
+    scaledUpNodes: counter(
+      'scaled_up_nodes_total',
+      'Nodes added by scale-up, by node group and reason.',
+      groupReason,
+    ),
+    scaledDownNodes: counter(
+      'scaled_down_nodes_total',
+      'Nodes removed by scale-down, by node group and reason (empty, underutilized).',
+      groupReason,
+    ),
+    failedScaleUps: counter(
+      'failed_scale_ups_total',
+      'Scale-ups that failed, by node group and reason.',
+      groupReason,
+    ),
+    unschedulablePods: gauge(
+      'unschedulable_pods',
+      'Pods the scheduler reported unschedulable at the last evaluation.',
+      ['cluster'],
+    ),
+    nodeGroupMinSize: gauge('node_group_min_size', 'Minimum size of the node group (its annotation).', group),
+    nodeGroupMaxSize: gauge('node_group_max_size', 'Maximum size of the node group (its annotation).', group),
+    nodeGroupTargetSize: gauge('node_group_target_size', 'Desired replicas of the node group.', group),
+    nodeGroupCurrentSize: gauge(
+      'node_group_current_size',
+      'Machines of the node group that exist now.',
+      group,
+    ),
+    nodeGroupHealthy: gauge('node_group_healthy', '1 when the node group is healthy enough to scale.', group),
+    nodeGroupBackoff: gauge(
+      'node_group_backoff',
+      '1 while scale-ups of the node group are backed off.',
+      group,
+    ),
+
+    evictedPods: counter(
+      'evicted_pods_total',
+      'Pod evictions by result (evicted, deleted, blocked_by_pdb, failed, not_found).',
+      ['cluster', 'result'],
+    ),
+    drainSeconds: histogram(
+      'drain_duration_seconds',
+      'Time from cordon to the end of a drain, by result (succeeded, timed_out, failed, aborted).',
+      ['cluster', 'result'],
+      [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+    ),
+    machinesDeleted: counter(
+      'machines_deleted_total',
+      'Machines this service deleted, by node group and reason (scale_down, remediation).',
+      groupReason,
+    ),
+
+    remediations: counter(
+      'remediations_total',
+      'Remediation steps, by phase (e.g. reboot, delete) and result.',
+      ['cluster', 'phase', 'result'],
+    ),
+    unhealthyMachines: gauge('unhealthy_machines', 'Machines a MachineHealthCheck finds unhealthy.', [
+      'cluster',
+      'machine_health_check',
+    ]),
+    healthCheckShortCircuited: gauge(
+      'health_check_short_circuited',
+      '1 while a MachineHealthCheck has too many unhealthy machines to remediate (RemediationAllowed=False).',
+      ['cluster', 'machine_health_check'],
+    ),
   };
 }

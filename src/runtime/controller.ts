@@ -1,9 +1,18 @@
 // A controller: a keyed work queue plus a level-triggered reconcile function, with the one place that
-// turns outcomes into metrics and logs (and, with tracing, spans). It runs only while active: the
-// service activates controllers when this replica leads and its caches have synced.
+// turns outcomes into spans, metrics and logs. Every reconcile is a span `<controller>.reconcile`: a new
+// trace, or the continuation of one recorded on the objects involved (see src/tracing/carry.ts). It runs
+// only while active: the service activates controllers when this replica leads and its caches have synced.
 import type { Metrics } from '../metrics/registry.ts';
+import type { TraceOrigin } from '../tracing/carry.ts';
+import { ATTR, inSpan, type Attributes } from '../tracing/spans.ts';
 import type { Logger } from './log.ts';
 import { TerminalError, WorkQueue, type ReconcileResult } from './queue.ts';
+
+/** What a reconcile continues and what to put on its span, read from caches before it starts. */
+export interface ReconcileTrace {
+  origin?: TraceOrigin;
+  attributes?: Attributes;
+}
 
 export interface ControllerOptions {
   name: string;
@@ -11,6 +20,11 @@ export interface ControllerOptions {
   reconcile: (key: string) => Promise<ReconcileResult | void>;
   log: Logger;
   metrics?: Metrics;
+  /**
+   * Trace context and attributes for a key (e.g. from the object's traceparent annotation). It must not
+   * throw; if it does, the reconcile still runs, as a new trace, with the failure noted on the span.
+   */
+  trace?: (key: string) => ReconcileTrace;
 }
 
 export type Outcome = 'success' | 'requeue' | 'error' | 'terminal';
@@ -26,10 +40,7 @@ export class Controller {
   constructor(o: ControllerOptions) {
     this.o = o;
     this.name = o.name;
-    this.queue = new WorkQueue((key) => this.run(key), {
-      workers: o.workers,
-      onError: (key, e) => this.failed(key, e),
-    });
+    this.queue = new WorkQueue((key) => this.run(key), { workers: o.workers });
   }
 
   enqueue(key: string): void {
@@ -54,30 +65,57 @@ export class Controller {
   }
 
   private async run(key: string): Promise<ReconcileResult | void> {
-    const t0 = performance.now();
+    let t: ReconcileTrace = {};
+    let traceProblem: string | undefined;
     try {
-      const r = await this.o.reconcile(key);
-      this.record(r?.requeueAfterMs !== undefined ? 'requeue' : 'success', t0);
-      return r;
+      t = this.o.trace?.(key) ?? {};
     } catch (e) {
-      this.record(e instanceof TerminalError ? 'terminal' : 'error', t0);
-      throw e;
+      traceProblem = `reading trace context failed: ${(e as Error).message}`;
     }
+    const { origin } = t;
+    const attributes: Attributes = { [ATTR.controller]: this.name, [ATTR.key]: key, ...t.attributes };
+    if (origin?.parent) attributes[ATTR.parentFrom] = origin.parent.from;
+    return inSpan(
+      `${this.name}.reconcile`,
+      { root: true, parent: origin?.parent?.context, links: origin?.links, attributes },
+      async (span) => {
+        for (const p of [...(origin?.problems ?? []), ...(traceProblem ? [traceProblem] : [])]) {
+          span.addEvent('trace context ignored', { 'capi_autopilot.problem': p });
+          this.o.log.debug({ controller: this.name, key, problem: p }, 'trace context ignored');
+        }
+        const t0 = performance.now();
+        try {
+          const r = await this.o.reconcile(key);
+          const outcome = r?.requeueAfterMs !== undefined ? 'requeue' : 'success';
+          span.setAttribute(ATTR.result, outcome);
+          if (r?.requeueAfterMs !== undefined)
+            span.setAttribute('capi_autopilot.requeue_after_ms', r.requeueAfterMs);
+          this.record(outcome, t0);
+          return r;
+        } catch (e) {
+          const terminal = e instanceof TerminalError;
+          span.setAttribute(ATTR.result, terminal ? 'terminal' : 'error');
+          this.record(terminal ? 'terminal' : 'error', t0);
+          // Logged inside the span so the line carries its trace and span ids.
+          this.o.log[terminal ? 'error' : 'warn'](
+            { controller: this.name, key, err: (e as Error).message },
+            terminal ? 'reconcile failed; not retrying' : 'reconcile failed; retrying with backoff',
+          );
+          throw e;
+        }
+      },
+    );
   }
 
   private record(outcome: Outcome, t0: number): void {
     this.counts[outcome]++;
+    const m = this.o.metrics;
+    if (!m) return;
     // Metric results are success | requeue | error; a terminal error is an error that is not retried.
     const result = outcome === 'terminal' ? 'error' : outcome;
-    this.o.metrics?.reconciles.inc({ controller: this.name, result });
-    this.o.metrics?.reconcileSeconds.observe({ controller: this.name }, (performance.now() - t0) / 1000);
-  }
-
-  private failed(key: string, e: unknown): void {
-    const terminal = e instanceof TerminalError;
-    this.o.log[terminal ? 'error' : 'warn'](
-      { controller: this.name, key, err: (e as Error).message },
-      terminal ? 'reconcile failed; not retrying' : 'reconcile failed; retrying with backoff',
-    );
+    m.reconciles.inc({ controller: this.name, result });
+    m.reconcileSeconds.observe({ controller: this.name }, (performance.now() - t0) / 1000);
+    if (result === 'error') m.reconcileErrors.inc({ controller: this.name });
+    else m.lastSuccess.set({ controller: this.name }, Date.now() / 1000);
   }
 }

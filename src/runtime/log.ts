@@ -1,6 +1,6 @@
-// Structured logs (pino, JSON by default). One logger per process; children carry a component and, with
-// tracing, the trace and span ids.
+// Structured logs (pino, JSON by default). One logger per process; children carry a component.
 import { pino, type Logger } from 'pino';
+import { logCorrelation } from '../tracing/spans.ts';
 
 export type { Logger };
 
@@ -8,8 +8,9 @@ export function createLogger(
   o: { level: string; format: 'json' | 'pretty' },
   dest?: NodeJS.WritableStream,
 ): Logger {
-  const base = { name: 'capi-autopilot' };
-  if (o.format === 'json') return pino({ level: o.level, base }, dest ?? process.stderr);
+  // Lines logged inside a span carry trace_id and span_id (OpenTelemetry's log correlation fields).
+  const opts = { level: o.level, base: { name: 'capi-autopilot' }, mixin: logCorrelation };
+  if (o.format === 'json') return pino(opts, dest ?? process.stderr);
   // A readable single line per event for terminals, without a formatter dependency.
   const out = dest ?? process.stderr;
   const stream = {
@@ -32,5 +33,5 @@ export function createLogger(
       );
     },
   };
-  return pino({ level: o.level, base }, stream);
+  return pino(opts, stream);
 }
