@@ -18,7 +18,7 @@ import type { Controller } from './runtime/controller.ts';
 import type { Logger } from './runtime/log.ts';
 import { startHttpServer, type HttpServer, type Readiness } from './server/http.ts';
 import { resourceLabel } from './kube/apipath.ts';
-import type { TracingSettings } from './tracing/settings.ts';
+import { tracingSettingsFromEnv, type TracingSettings } from './tracing/settings.ts';
 import { startTracing, type Tracing, type TracingHooks } from './tracing/setup.ts';
 
 export interface ServiceOptions {
@@ -217,8 +217,15 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   if (tracing.enabled) log.info({ exporters: tracing.destinations }, 'tracing on');
 
   // ---- controllers: active only while leading, and only on synced caches ----
-  const controllers =
-    o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log, config }) ?? [];
+  let controllers: Controller[];
+  try {
+    controllers =
+      o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log, config }) ?? [];
+  } catch (e) {
+    abort.abort();
+    await tracing.shutdown().catch(() => {});
+    throw e;
+  }
   let leading = !config.leaderElection.enabled;
   const activate = async (): Promise<void> => {
     await Promise.all(mgmtRuns.map((r) => r.synced));
@@ -282,6 +289,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         : { leading: true, holder: identity, election: 'disabled' },
       capiVersion,
       management: mgmt.transport.server,
+      tracing: { enabled: tracing.enabled, exporters: tracing.destinations },
       workloadClusters: {
         connected: workload.list().map((c) => ({
           cluster: `${c.ref.namespace}/${c.ref.name}`,
@@ -311,8 +319,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       beforeScrape: refreshGauges,
     });
   } catch (e) {
+    // Undo what started: no controller, elector or informer may outlive a failed start.
+    for (const c of controllers) c.setActive(false);
+    await Promise.all(controllers.map((c) => c.stop()));
+    await elector?.stop();
+    await electing;
     abort.abort();
-    await tracing.shutdown();
+    await tracing.shutdown().catch(() => {});
     throw e;
   }
   log.info({ port: http.port, identity }, 'service started');
@@ -347,14 +360,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
 
 const SERVICE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
-const OFF_SETTINGS: TracingSettings = {
-  exporters: [],
-  otlp: { protocol: 'http/protobuf', url: '' },
-  jaeger: { agentHost: '', agentPort: 0 },
-  sampler: { name: 'parentbased_always_on', ratio: 1 },
-  serviceName: '',
-  resourceAttributes: {},
-};
+const OFF_SETTINGS: TracingSettings = tracingSettingsFromEnv({ OTEL_TRACES_EXPORTER: 'none' });
 
 /** Counts exported spans; logs the first failure of an exporter, then at most one line a minute. */
 function exportObserver(metrics: Metrics, log: Logger): NonNullable<TracingHooks['onExport']> {

@@ -353,7 +353,7 @@ const Tracing = z
     followWindow: duration().prefault('15m').meta({
       kind: 'duration',
       description:
-        'How long after an action recorded on an object (its `tracing.k8s.io/traceparent` and `capi-autopilot.io/traced-at` annotations) later reconciles of that object, or of objects it created, join the same trace as children; afterwards they only link to it. Exporters, endpoints and sampling come from the standard `OTEL_*` variables (see Tracing).',
+        "How long after a trace recorded on an object (its `tracing.k8s.io/traceparent` and `capi-autopilot.io/trace-start` annotations) started, later reconciles of that object, or of objects created since, join it as children; afterwards the object's own context is only linked. Exporters, endpoints and sampling come from the standard `OTEL_*` variables (see Tracing).",
     }),
   })
   .strict();

@@ -2,7 +2,8 @@
 // requests, retries with exponential backoff and jitter for transient failures honouring Retry-After,
 // never a blind retry of a write that may have been applied, and a guard that refuses writes when this
 // replica must not act (lost leadership). Reads for decisions come from informers, not from here.
-import Bottleneck from 'bottleneck';
+import type Bottleneck from 'bottleneck';
+import { createLimiter } from './limiter.ts';
 import { ATTR, inSpan, recordingSpan, SpanKind, type Span } from '../tracing/spans.ts';
 import { parseApiPath, resourceLabel } from './apipath.ts';
 import { errorFromResponse, KubeError } from './errors.ts';
@@ -63,7 +64,7 @@ export class KubeClient {
     // Token bucket: `burst` tokens, refilled at `qps` per second, checked often enough to keep the rate.
     // At least 50 ms between refills keeps the limiter's timer cheap at high QPS (it adds more per refill).
     const interval = Math.max(50, Math.floor(1000 / opts.qps));
-    this.limiter = new Bottleneck({
+    this.limiter = createLimiter({
       reservoir: opts.burst,
       reservoirIncreaseInterval: interval,
       reservoirIncreaseAmount: Math.max(1, Math.round((opts.qps * interval) / 1000)),
@@ -178,7 +179,7 @@ export class KubeClient {
         attributes: {
           'http.request.method': method,
           'url.path': path.split('?')[0],
-          'server.address': this.transport.server,
+          ...serverAttributes(this.transport.server),
           ...(this.opts.cluster ? { [ATTR.cluster]: this.opts.cluster } : {}),
           ...(p.namespace ? { [ATTR.namespace]: p.namespace } : {}),
           'capi_autopilot.kube.resource': resourceLabel(path),
@@ -238,7 +239,7 @@ export class KubeClient {
       const last = !err || attempt > this.opts.maxRetries || !this.retryable(err, o.idempotent ?? true);
       if (span && last) {
         span.setAttributes({
-          'http.response.status_code': res?.status ?? 0,
+          ...(res ? { 'http.response.status_code': res.status } : { 'error.type': 'no_response' }),
           'http.request.resend_count': attempt - 1,
           'capi_autopilot.kube.throttled_ms': Math.round(throttledTotal),
         });
@@ -259,7 +260,7 @@ export class KubeClient {
       const wait = this.backoff(attempt, err instanceof KubeError ? err.retryAfterMs : undefined);
       span?.addEvent('retry', {
         attempt,
-        'http.response.status_code': res?.status ?? 0,
+        ...(res ? { 'http.response.status_code': res.status } : {}),
         'capi_autopilot.backoff_ms': wait,
         'error.message': err.message,
       });
@@ -279,5 +280,18 @@ export class KubeClient {
     if (retryAfter !== undefined) return Math.min(retryAfter, 60_000);
     const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
     return Math.round(exp * (0.5 + this.opts.random()));
+  }
+}
+
+/** OpenTelemetry's server.address (host) and server.port from the API server URL. */
+function serverAttributes(server: string): Record<string, string | number> {
+  try {
+    const u = new URL(server);
+    return {
+      'server.address': u.hostname,
+      'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+    };
+  } catch {
+    return {};
   }
 }

@@ -77,21 +77,22 @@ export class Controller {
     if (origin?.parent) attributes[ATTR.parentFrom] = origin.parent.from;
     return inSpan(
       `${this.name}.reconcile`,
-      { root: true, parent: origin?.parent?.context, links: origin?.links, attributes },
+      {
+        root: true,
+        parent: origin?.parent?.context,
+        traceStart: origin?.parent?.startedAt,
+        links: origin?.links,
+        attributes,
+      },
       async (span) => {
         for (const p of [...(origin?.problems ?? []), ...(traceProblem ? [traceProblem] : [])]) {
           span.addEvent('trace context ignored', { 'capi_autopilot.problem': p });
           this.o.log.debug({ controller: this.name, key, problem: p }, 'trace context ignored');
         }
         const t0 = performance.now();
+        let r: ReconcileResult | void;
         try {
-          const r = await this.o.reconcile(key);
-          const outcome = r?.requeueAfterMs !== undefined ? 'requeue' : 'success';
-          span.setAttribute(ATTR.result, outcome);
-          if (r?.requeueAfterMs !== undefined)
-            span.setAttribute('capi_autopilot.requeue_after_ms', r.requeueAfterMs);
-          this.record(outcome, t0);
-          return r;
+          r = await this.o.reconcile(key);
         } catch (e) {
           const terminal = e instanceof TerminalError;
           span.setAttribute(ATTR.result, terminal ? 'terminal' : 'error');
@@ -103,6 +104,12 @@ export class Controller {
           );
           throw e;
         }
+        const outcome = r?.requeueAfterMs !== undefined ? 'requeue' : 'success';
+        span.setAttribute(ATTR.result, outcome);
+        if (r?.requeueAfterMs !== undefined)
+          span.setAttribute('capi_autopilot.requeue_after_ms', r.requeueAfterMs);
+        this.record(outcome, t0);
+        return r;
       },
     );
   }

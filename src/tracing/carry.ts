@@ -1,7 +1,7 @@
 // Trace context carried on Kubernetes objects. When the service acts on an object it writes the acting
-// span's W3C traceparent and the time into annotations; a later reconcile of that object, or of an object
-// the action created (a Machine after its MachineDeployment was scaled), continues the same trace. Pure:
-// annotations and timestamps in, a parent and links out; malformed values become problems, not errors.
+// span's W3C traceparent and when its trace started into annotations; a later reconcile of that object, or
+// of an object the action created (a Machine after its MachineDeployment was scaled), continues the same
+// trace. Pure: annotations and timestamps in, a parent and links out; malformed values become problems.
 import { parseTraceParent, formatTraceParent, type TraceParent } from './traceparent.ts';
 
 /** The key we write: the one KEP-5915 proposes, so tools that follow the KEP read ours. */
@@ -9,19 +9,23 @@ export const TRACEPARENT_ANNOTATION = 'tracing.k8s.io/traceparent';
 /** Also read: the key of the tracing proof of concept other tools may still write. */
 export const LEGACY_TRACEPARENT_ANNOTATIONS: readonly string[] = ['trace.kubernetes.io/traceparent'];
 /**
- * When the traceparent was written (RFC 3339). A traceparent alone cannot say whether it is the cause of
- * the work at hand or of an action hours ago; this decides between parenting and a mere link.
+ * `<RFC 3339 time> <span id>`: when the trace of the traceparent next to it started (its first recorded
+ * action), and which traceparent that is. A traceparent alone cannot say whether it caused the work at
+ * hand or an action hours ago; this decides between parenting and a mere link, bounds how long one trace
+ * grows, and is ignored when someone else has since rewritten the traceparent (the span ids differ).
  */
-export const TRACED_AT_ANNOTATION = 'capi-autopilot.io/traced-at';
+export const TRACE_START_ANNOTATION = 'capi-autopilot.io/trace-start';
 
-/** Annotations that record an action of the span `ctx` at `now`. */
-export function traceAnnotations(ctx: TraceParent | undefined, now: Date): Record<string, string> {
+/** How far in the future a recorded start may lie (clock skew between replicas) before it is ignored. */
+export const FUTURE_SKEW_MS = 60_000;
+
+/** Annotations that record an action of the span `ctx` in a trace that started at `traceStart`. */
+export function traceAnnotations(ctx: TraceParent | undefined, traceStart: Date): Record<string, string> {
   if (!ctx) return {};
+  const at = new Date(Math.floor(traceStart.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   return {
     [TRACEPARENT_ANNOTATION]: formatTraceParent(ctx),
-    [TRACED_AT_ANNOTATION]: new Date(Math.floor(now.getTime() / 1000) * 1000)
-      .toISOString()
-      .replace('.000Z', 'Z'),
+    [TRACE_START_ANNOTATION]: `${at} ${ctx.spanId}`,
   };
 }
 
@@ -43,6 +47,8 @@ export interface TraceLink {
   context: TraceParent;
   /** Which object carried it (kind/name), for the link's attributes. */
   from: string;
+  /** When its trace started (ms since the epoch), if recorded: actions continuing it keep this start. */
+  startedAt?: number;
 }
 
 export interface TraceOrigin {
@@ -55,14 +61,14 @@ export interface TraceOrigin {
 }
 
 interface Candidate extends TraceLink {
-  tracedAt?: number;
   role: TraceSource['role'];
   subjectCreatedAt?: number;
 }
 
 /**
- * Parent: the most recent action recorded within `followWindowMs` of `now` (on the object itself, or on
- * its cause when the object was created after that action). Older or undated contexts are links only.
+ * Parent: the recorded trace that started most recently, within `followWindowMs` of `now`, on the object
+ * itself or on its cause when the object was created at or after that start. Other contexts on the object
+ * itself are links; a cause whose trace is undated, stale or newer than the object is not related at all.
  */
 export function traceOrigin(
   sources: readonly TraceSource[],
@@ -81,30 +87,36 @@ export function traceOrigin(
       problems.push(`${from}: annotation ${key}: ${parsed.error}`);
       continue;
     }
-    let tracedAt: number | undefined;
-    const at = a[TRACED_AT_ANNOTATION];
-    if (at !== undefined) {
-      tracedAt = parseRfc3339(at);
-      if (tracedAt === undefined) {
-        problems.push(`${from}: annotation ${TRACED_AT_ANNOTATION}: not an RFC 3339 time`);
-        tracedAt = undefined;
-      }
+    let startedAt: number | undefined;
+    const start = a[TRACE_START_ANNOTATION];
+    if (start !== undefined) {
+      const r = parseTraceStart(start);
+      if (!r.ok) problems.push(`${from}: annotation ${TRACE_START_ANNOTATION}: ${r.error}`);
+      else if (r.spanId !== parsed.value.spanId) {
+        problems.push(
+          `${from}: annotation ${TRACE_START_ANNOTATION} belongs to span ${r.spanId}, not to the traceparent's ${parsed.value.spanId} (rewritten by someone else): link only`,
+        );
+      } else startedAt = r.at;
     }
-    found.push({ context: parsed.value, from, tracedAt, role: s.role, subjectCreatedAt: s.subjectCreatedAt });
+    found.push({
+      context: parsed.value,
+      from,
+      startedAt,
+      role: s.role,
+      subjectCreatedAt: s.subjectCreatedAt,
+    });
   }
 
+  const inWindow = (c: Candidate) =>
+    c.startedAt !== undefined && now - c.startedAt <= followWindowMs && c.startedAt - now <= FUTURE_SKEW_MS;
   const relevant = found.filter(
     (c) =>
       c.role === 'self' ||
-      // A cause counts only for objects created at or after its action (second precision on both sides).
-      (c.tracedAt !== undefined && c.subjectCreatedAt !== undefined && c.subjectCreatedAt >= c.tracedAt),
+      // A cause counts only while fresh, and only for objects created at or after its trace started
+      // (both second precision; the creation time is the apiserver's clock, the start ours).
+      (inWindow(c) && c.subjectCreatedAt !== undefined && c.subjectCreatedAt >= c.startedAt!),
   );
-  const fresh = relevant.filter(
-    (c) =>
-      c.tracedAt !== undefined && now - c.tracedAt <= followWindowMs && c.tracedAt - now <= followWindowMs,
-  );
-  fresh.sort((x, y) => y.tracedAt! - x.tracedAt!);
-  const parent = fresh[0];
+  const parent = relevant.filter(inWindow).sort((x, y) => y.startedAt! - x.startedAt!)[0];
 
   const links: TraceLink[] = [];
   const seen = new Set<string>(parent ? [`${parent.context.traceId}/${parent.context.spanId}`] : []);
@@ -114,7 +126,24 @@ export function traceOrigin(
     seen.add(id);
     links.push({ context: c.context, from: c.from });
   }
-  return { parent: parent && { context: parent.context, from: parent.from }, links, problems };
+  return {
+    parent: parent && { context: parent.context, from: parent.from, startedAt: parent.startedAt },
+    links,
+    problems,
+  };
+}
+
+function parseTraceStart(
+  text: unknown,
+): { ok: true; at: number; spanId: string } | { ok: false; error: string } {
+  if (typeof text !== 'string') return { ok: false, error: 'not a string' };
+  const [time, spanId, ...rest] = text.trim().split(' ');
+  const at = parseRfc3339(time);
+  if (at === undefined) return { ok: false, error: 'expected "<RFC 3339 time> <span id>": bad time' };
+  if (rest.length || !spanId || !/^[0-9a-f]{16}$/.test(spanId)) {
+    return { ok: false, error: 'expected "<RFC 3339 time> <span id>": bad span id' };
+  }
+  return { ok: true, at, spanId };
 }
 
 const RFC3339 = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;

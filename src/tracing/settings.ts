@@ -20,6 +20,13 @@ export interface TracingSettings {
   sampler: { name: SamplerName; ratio: number };
   serviceName: string;
   resourceAttributes: Record<string, string>;
+  /** Batch span processor (OTEL_BSP_*); undefined fields take the SDK's defaults. */
+  batch: {
+    scheduledDelayMillis: number;
+    exportTimeoutMillis?: number;
+    maxQueueSize?: number;
+    maxExportBatchSize?: number;
+  };
 }
 
 export const DEFAULT_SERVICE_NAME = 'capi-autopilot';
@@ -63,12 +70,16 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
     exporters = [...new Set(names as ExporterName[])];
   }
 
+  // Only what the selected exporters use is validated: variables meant for other signals or tools
+  // (e.g. OTEL_EXPORTER_OTLP_PROTOCOL=grpc for metrics) must not stop a service that does not use them.
+  const uses = (e: ExporterName) => exporters.includes(e);
+
   // ---- OTLP over HTTP ----
   const protoVar = get('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')
     ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
     : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = get(protoVar) ?? 'http/protobuf';
-  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
+  if (uses('otlp') && protocol !== 'http/protobuf' && protocol !== 'http/json') {
     problem(
       protoVar,
       protocol === 'grpc' ? 'gRPC is not supported by this build' : 'unknown protocol',
@@ -83,11 +94,12 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
   else if (baseEndpoint !== undefined) url = `${baseEndpoint.replace(/\/+$/, '')}/v1/traces`;
   const urlVar =
     tracesEndpoint !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
-  if (!isHttpUrl(url)) problem(urlVar, 'not an http(s) URL', 'e.g. http://otel-collector:4318');
+  if (uses('otlp') && !isHttpUrl(url))
+    problem(urlVar, 'not an http(s) URL', 'e.g. http://otel-collector:4318');
 
   // ---- Jaeger (Thrift over UDP to an agent, or over HTTP to a collector) ----
   const endpoint = get('OTEL_EXPORTER_JAEGER_ENDPOINT');
-  if (endpoint !== undefined && !isHttpUrl(endpoint)) {
+  if (uses('jaeger') && endpoint !== undefined && !isHttpUrl(endpoint)) {
     problem(
       'OTEL_EXPORTER_JAEGER_ENDPOINT',
       'not an http(s) URL',
@@ -96,7 +108,7 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
   }
   const portText = get('OTEL_EXPORTER_JAEGER_AGENT_PORT');
   const agentPort = portText === undefined ? 6832 : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!Number.isInteger(agentPort) || agentPort < 1 || agentPort > 65535) {
+  if (uses('jaeger') && (!Number.isInteger(agentPort) || agentPort < 1 || agentPort > 65535)) {
     problem(
       'OTEL_EXPORTER_JAEGER_AGENT_PORT',
       'not a port number',
@@ -106,14 +118,15 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
 
   // ---- sampler ----
   const samplerName = (get('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on').toLowerCase();
-  if (!SAMPLERS.includes(samplerName as SamplerName)) {
+  const on = exporters.length > 0;
+  if (on && !SAMPLERS.includes(samplerName as SamplerName)) {
     problem('OTEL_TRACES_SAMPLER', 'unknown sampler', SAMPLERS.join(', '));
   }
   const ratioText = get('OTEL_TRACES_SAMPLER_ARG');
   const ratio =
     ratioText === undefined ? 1 : /^(\d+(\.\d*)?|\.\d+)$/.test(ratioText) ? Number(ratioText) : NaN;
   const usesRatio = samplerName.endsWith('traceidratio');
-  if (usesRatio && !(ratio >= 0 && ratio <= 1)) {
+  if (on && usesRatio && !(ratio >= 0 && ratio <= 1)) {
     problem('OTEL_TRACES_SAMPLER_ARG', 'not a ratio', 'a number from 0 to 1 (default 1)');
   }
 
@@ -131,16 +144,35 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
       v = '';
     }
     if (eq <= 0 || k === '') {
-      problem(
-        'OTEL_RESOURCE_ATTRIBUTES',
-        `bad pair ${JSON.stringify(pair)}`,
-        'key=value pairs separated by commas, values percent-encoded',
-      );
+      if (on)
+        problem(
+          'OTEL_RESOURCE_ATTRIBUTES',
+          `bad pair ${JSON.stringify(pair)}`,
+          'key=value pairs separated by commas, values percent-encoded',
+        );
       continue;
     }
     resourceAttributes[k] = v;
   }
   const serviceName = get('OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? DEFAULT_SERVICE_NAME;
+
+  // ---- batch span processor ----
+  const ms = (name: string, fallback?: number): number | undefined => {
+    const text = get(name);
+    if (text === undefined) return fallback;
+    if (!/^\d{1,9}$/.test(text)) {
+      if (on) problem(name, 'not a whole number', 'a non-negative integer');
+      return fallback;
+    }
+    return Number(text);
+  };
+  // The SDK's 5 s default delay is long for reconciles that last milliseconds; 1 s keeps traces current.
+  const batch = {
+    scheduledDelayMillis: ms('OTEL_BSP_SCHEDULE_DELAY', 1000)!,
+    exportTimeoutMillis: ms('OTEL_BSP_EXPORT_TIMEOUT'),
+    maxQueueSize: ms('OTEL_BSP_MAX_QUEUE_SIZE'),
+    maxExportBatchSize: ms('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+  };
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -156,6 +188,7 @@ export function tracingSettingsFromEnv(env: Env): TracingSettings {
     sampler: { name: samplerName as SamplerName, ratio: usesRatio ? ratio : 1 },
     serviceName,
     resourceAttributes,
+    batch,
   };
 }
 

@@ -48,8 +48,14 @@ const OFF: Tracing = {
   shutdown: async () => {},
 };
 
+/** The SDK registers process-wide globals; a second concurrent start would silently share the first's. */
+let running = false;
+
 export function startTracing(s: TracingSettings, hooks: TracingHooks = {}): Tracing {
   if (s.exporters.length === 0) return OFF;
+  if (running)
+    throw new Error('tracing is already started in this process (one tracer provider per process)');
+  running = true;
   const processors: SpanProcessor[] = [];
   const destinations: string[] = [];
   for (const name of s.exporters) {
@@ -59,7 +65,7 @@ export function startTracing(s: TracingSettings, hooks: TracingHooks = {}): Trac
     processors.push(
       name === 'console'
         ? new SimpleSpanProcessor(observed)
-        : new BatchSpanProcessor(observed, { scheduledDelayMillis: 1000, ...hooks.batch }),
+        : new BatchSpanProcessor(observed, { ...definedOnly(s.batch), ...hooks.batch }),
     );
   }
   const sdk = new NodeSDK({
@@ -79,6 +85,7 @@ export function startTracing(s: TracingSettings, hooks: TracingHooks = {}): Trac
     instrumentations: [],
   });
   sdk.start();
+  running = true;
   let stopped = false;
   return {
     enabled: true,
@@ -90,11 +97,22 @@ export function startTracing(s: TracingSettings, hooks: TracingHooks = {}): Trac
       if (stopped) return;
       stopped = true;
       try {
-        await sdk.shutdown();
+        // Bounded: an unreachable collector must not eat the process's shutdown deadline.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          sdk.shutdown(),
+          new Promise<void>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error('trace export did not finish within 5 s')),
+              SHUTDOWN_MS,
+            );
+          }),
+        ]).finally(() => clearTimeout(timer));
       } finally {
         trace.disable();
         context.disable();
         propagation.disable();
+        running = false;
       }
     },
   };
@@ -111,7 +129,7 @@ function buildExporter(
           s.otlp.protocol === 'http/json'
             ? new OtlpJsonExporter({ url: s.otlp.url })
             : new OtlpProtoExporter({ url: s.otlp.url }),
-        destination: `otlp ${s.otlp.protocol} ${s.otlp.url}`,
+        destination: `otlp ${s.otlp.protocol} ${redact(s.otlp.url)}`,
       };
     case 'jaeger': {
       const j = s.jaeger;
@@ -124,7 +142,7 @@ function buildExporter(
           password: j.password,
         }),
         destination: j.endpoint
-          ? `jaeger thrift/http ${j.endpoint}`
+          ? `jaeger thrift/http ${redact(j.endpoint)}`
           : `jaeger thrift/udp ${j.agentHost}:${j.agentPort}`,
       };
     }
@@ -165,4 +183,23 @@ function observe(inner: SpanExporter, name: ExporterName, onExport: TracingHooks
     shutdown: () => inner.shutdown(),
     forceFlush: inner.forceFlush ? () => inner.forceFlush!() : undefined,
   };
+}
+
+const SHUTDOWN_MS = 5000;
+
+/** A URL for logs and /status: no user, password or query (they may hold credentials). */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

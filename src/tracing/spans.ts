@@ -13,7 +13,8 @@ import {
   type Link,
   type Span,
 } from '@opentelemetry/api';
-import type { TraceLink } from './carry.ts';
+import { createContextKey } from '@opentelemetry/api';
+import { traceAnnotations, type TraceLink } from './carry.ts';
 import type { TraceParent } from './traceparent.ts';
 
 export { SpanKind, type Attributes, type Span };
@@ -52,7 +53,12 @@ export interface SpanOptions {
   /** Start a new trace instead of joining whatever context is active. */
   root?: boolean;
   links?: readonly TraceLink[];
+  /** When the continued trace started (from the object's annotation); actions in it keep this start. */
+  traceStart?: number;
 }
+
+/** Start of the trace a span belongs to, when it continues one recorded on an object. */
+const TRACE_START = createContextKey('capi-autopilot trace start');
 
 /** Runs `fn` in a new span; a throw is recorded on the span (status ERROR) and rethrown. */
 export async function inSpan<T>(name: string, o: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
@@ -65,7 +71,9 @@ export async function inSpan<T>(name: string, o: SpanOptions, fn: (span: Span) =
   const span = trace
     .getTracer(TRACER_NAME, TRACER_VERSION)
     .startSpan(name, { kind: o.kind ?? SpanKind.INTERNAL, attributes: o.attributes, links }, parentCtx);
-  return context.with(trace.setSpan(parentCtx, span), async () => {
+  let ctx = trace.setSpan(parentCtx, span);
+  if (o.traceStart !== undefined) ctx = ctx.setValue(TRACE_START, o.traceStart);
+  return context.with(ctx, async () => {
     try {
       return await fn(span);
     } catch (e) {
@@ -94,6 +102,16 @@ export function currentTraceParent(): TraceParent | undefined {
   const sc = trace.getActiveSpan()?.spanContext();
   if (!sc || !isSpanContextValid(sc)) return undefined;
   return { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags };
+}
+
+/**
+ * Annotations to write with an action taken now: the acting span's traceparent and the start of its
+ * trace (inherited when this work continues a recorded trace, so one trace cannot grow for ever). Empty
+ * when tracing is off.
+ */
+export function actionAnnotations(now: Date): Record<string, string> {
+  const start = context.active().getValue(TRACE_START);
+  return traceAnnotations(currentTraceParent(), typeof start === 'number' ? new Date(start) : now);
 }
 
 /** Records a decision and its reason code on the active span (the reconcile's, or a step's). */

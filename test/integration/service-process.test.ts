@@ -90,6 +90,8 @@ describe('service process', () => {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
+        // Tests run without tracing unless they test it (the default exporter would try localhost:4318).
+        env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
       },
     );
     let stderr = '';

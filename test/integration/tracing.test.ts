@@ -11,15 +11,9 @@ import { objectKey, type KubeObject } from '../../src/kube/informer.ts';
 import { Controller } from '../../src/runtime/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startService } from '../../src/service.ts';
-import {
-  causeSources,
-  selfSource,
-  traceAnnotations,
-  traceOrigin,
-  TRACEPARENT_ANNOTATION,
-} from '../../src/tracing/carry.ts';
+import { causeSources, selfSource, traceOrigin, TRACEPARENT_ANNOTATION } from '../../src/tracing/carry.ts';
 import { tracingSettingsFromEnv } from '../../src/tracing/settings.ts';
-import { currentTraceParent, recordDecision } from '../../src/tracing/spans.ts';
+import { actionAnnotations, recordDecision } from '../../src/tracing/spans.ts';
 import { createDeployment, startManagement, startSimulator, type Management } from './support/capi.ts';
 import { clusterApi, eventually } from './support/kube.ts';
 import {
@@ -34,12 +28,18 @@ const VERSION = 'v1beta2';
 
 interface Wire {
   name: string;
+  /** Content type every export must have (HTTP wires). */
+  contentType?: string;
+  /** Whether the wire carries attributes on links (Jaeger references have none). */
+  linkAttributes: boolean;
   start(): Promise<{ receiver: Receiver; env: Record<string, string> }>;
 }
 
 const wires: Wire[] = [
   {
     name: 'otlp http/protobuf',
+    contentType: 'application/x-protobuf',
+    linkAttributes: true,
     start: async () => {
       const r = await startOtlpReceiver();
       return { receiver: r, env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: r.url } };
@@ -47,6 +47,8 @@ const wires: Wire[] = [
   },
   {
     name: 'otlp http/json',
+    contentType: 'application/json',
+    linkAttributes: true,
     start: async () => {
       const r = await startOtlpReceiver();
       return {
@@ -57,6 +59,7 @@ const wires: Wire[] = [
   },
   {
     name: 'jaeger thrift over udp (agent)',
+    linkAttributes: false,
     start: async () => {
       const r = await startJaegerAgent();
       return {
@@ -71,6 +74,8 @@ const wires: Wire[] = [
   },
   {
     name: 'jaeger thrift over http (collector)',
+    contentType: 'application/x-thrift',
+    linkAttributes: false,
     start: async () => {
       const r = await startJaegerCollector();
       return { receiver: r, env: { OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_JAEGER_ENDPOINT: r.url } };
@@ -103,6 +108,13 @@ describe('tracing across objects', () => {
         const m = await machinesOf();
         return m.length === 1 ? m[0] : undefined;
       });
+      // Another tool's context (legacy key, no trace start): the first reconcile links to it, no more.
+      const FOREIGN = { traceId: 'f'.repeat(32), spanId: 'e'.repeat(16) };
+      await mgmt.api.mergePatch(capi('machinedeployments/md-a'), {
+        metadata: {
+          annotations: { 'trace.kubernetes.io/traceparent': `00-${FOREIGN.traceId}-${FOREIGN.spanId}-01` },
+        },
+      });
 
       const lines: Array<Record<string, unknown>> = [];
       const sink = new Writable({
@@ -115,6 +127,7 @@ describe('tracing across objects', () => {
         readFile: (p) => readFileSync(p, 'utf8'),
       });
       let scaler!: Controller;
+      let failedOnce = false;
       let machinesCtl!: Controller;
       const svc = await startService({
         config,
@@ -147,7 +160,7 @@ describe('tracing across objects', () => {
               await e.management.mergePatch(
                 capi(`machinedeployments/${md.metadata.name}`),
                 {
-                  metadata: { annotations: traceAnnotations(currentTraceParent(), new Date()) },
+                  metadata: { annotations: actionAnnotations(new Date()) },
                   spec: { replicas: 3 },
                 },
                 md.metadata.resourceVersion,
@@ -176,6 +189,11 @@ describe('tracing across objects', () => {
             },
             reconcile: async (key) => {
               const [n, name] = key.split('/');
+              // One injected failure: its span must arrive with status ERROR, and the retry succeed.
+              if (!failedOnce && key !== `${ns}/${before.metadata.name}`) {
+                failedOnce = true;
+                throw new Error('injected failure');
+              }
               await e.management.getOrNull(
                 `/apis/cluster.x-k8s.io/${VERSION}/namespaces/${n}/machines/${name}`,
               );
@@ -189,8 +207,15 @@ describe('tracing across objects', () => {
         },
       });
       let created: KubeObject[];
+      let oldAfterScale = 0;
       try {
         await eventually('readiness', async () => svc.readiness().ready);
+        // Causality has second precision (creation timestamps): scale in a later second than the
+        // older Machine's creation, else it would count as created by the scale-up (README, limits).
+        const createdAt = Date.parse(
+          (before.metadata as { creationTimestamp?: string }).creationTimestamp ?? '',
+        );
+        await new Promise((r) => setTimeout(r, Math.max(0, createdAt + 1200 - Date.now())));
         scaler.enqueue(mdKey);
         created = await eventually('three Machines', async () => {
           const m = await machinesOf();
@@ -203,6 +228,10 @@ describe('tracing across objects', () => {
         // Once more on the now-annotated MachineDeployment: it continues its own recorded trace.
         scaler.enqueue(mdKey);
         await eventually('second scaler reconcile', async () => scaler.counts.success >= 2 && scaler.idle);
+        // The older Machine, reconciled after the scale-up: the annotated owner is not its cause.
+        oldAfterScale = machinesCtl.counts.success;
+        machinesCtl.enqueue(`${ns}/${before.metadata.name}`);
+        await eventually('old machine reconcile', async () => machinesCtl.counts.success > oldAfterScale);
       } finally {
         await svc.stop();
       }
@@ -222,9 +251,19 @@ describe('tracing across objects', () => {
       for (const r of reconciles) {
         expect(r.serviceName).toBe('capi-autopilot');
         const calls = children(r).filter((c) => c.attributes['http.request.method']).length;
-        if (r.attributes['capi_autopilot.decision'] === 'none') expect(calls, r.name).toBe(0);
+        if (r.attributes['capi_autopilot.decision'] === 'none' || r.error) expect(calls, r.name).toBe(0);
         else expect(calls, r.name).toBeGreaterThan(0);
       }
+      if (wire.contentType) {
+        expect(receiver.contentTypes.length).toBeGreaterThan(0);
+        for (const ct of receiver.contentTypes) expect(ct.startsWith(wire.contentType), ct).toBe(true);
+      }
+
+      // The injected failure: status ERROR and an exception event, on the wire.
+      const failed = reconciles.filter((r) => r.error);
+      expect(failed.map((f) => f.name)).toEqual(['machines.reconcile']);
+      expect(failed[0]!.attributes['capi_autopilot.result']).toBe('error');
+      expect(failed[0]!.events.map((e) => e.name)).toContain('exception');
 
       // The scale-up: a new trace whose PATCH child carries verb, resource, namespace and status.
       const [scale, again] = spans
@@ -237,6 +276,11 @@ describe('tracing across objects', () => {
               : 0,
         );
       expect(scale!.parentSpanId).toBe('');
+      // The other tool's context (undated) is linked, not followed.
+      expect(scale!.links.map((l) => [l.traceId, l.spanId])).toEqual([[FOREIGN.traceId, FOREIGN.spanId]]);
+      if (wire.linkAttributes) {
+        expect(scale!.links[0]!.attributes['capi_autopilot.link.from']).toBe('MachineDeployment/md-a');
+      }
       expect(scale!.attributes).toMatchObject({
         'capi_autopilot.controller': 'scaler',
         'capi_autopilot.key': mdKey,
@@ -260,6 +304,8 @@ describe('tracing across objects', () => {
       // The second reconcile of the MachineDeployment continues the trace recorded on it.
       expect(again).toMatchObject({ traceId: scale!.traceId, parentSpanId: scale!.spanId });
       expect(again!.attributes['capi_autopilot.decision']).toBe('none');
+      expect(again!.attributes['capi_autopilot.parent.from']).toBe('MachineDeployment/md-a');
+      expect(again!.links).toEqual([]);
 
       // Machines created by the scale-up: their reconciles are children of the scale-up span.
       const machineSpans = spans.filter((s) => s.name === 'machines.reconcile');
@@ -273,7 +319,7 @@ describe('tracing across objects', () => {
       }
       // The Machine that existed before the scale-up was not caused by it: its own traces, no link.
       const old = machineSpans.filter((s) => s.attributes['capi.machine.name'] === before.metadata.name);
-      expect(old.length).toBeGreaterThan(0);
+      expect(old.length).toBeGreaterThanOrEqual(2); // one at start, one after the scale-up
       for (const s of old) {
         expect(s.parentSpanId).toBe('');
         expect(s.traceId).not.toBe(scale!.traceId);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  TRACED_AT_ANNOTATION,
+  TRACE_START_ANNOTATION,
   TRACEPARENT_ANNOTATION,
   traceAnnotations,
   traceOrigin,
@@ -20,6 +20,8 @@ const ctx = (n: number): TraceParent => ({
 });
 const tp = (n: number) => `00-${ctx(n).traceId}-${ctx(n).spanId}-01`;
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+/** The trace-start annotation value for context n started at ms. */
+const start = (n: number, ms: number) => `${iso(ms)} ${ctx(n).spanId}`;
 
 function self(n: number, tracedAt?: number, key = TRACEPARENT_ANNOTATION): TraceSource {
   return {
@@ -28,7 +30,7 @@ function self(n: number, tracedAt?: number, key = TRACEPARENT_ANNOTATION): Trace
     name: 'm1',
     annotations: {
       [key]: tp(n),
-      ...(tracedAt === undefined ? {} : { [TRACED_AT_ANNOTATION]: iso(tracedAt) }),
+      ...(tracedAt === undefined ? {} : { [TRACE_START_ANNOTATION]: start(n, tracedAt) }),
     },
   };
 }
@@ -37,11 +39,16 @@ function cause(n: number, tracedAt: number, subjectCreatedAt: number): TraceSour
     role: 'cause',
     kind: 'MachineDeployment',
     name: 'md1',
-    annotations: { [TRACEPARENT_ANNOTATION]: tp(n), [TRACED_AT_ANNOTATION]: iso(tracedAt) },
+    annotations: { [TRACEPARENT_ANNOTATION]: tp(n), [TRACE_START_ANNOTATION]: start(n, tracedAt) },
     subjectCreatedAt,
   };
 }
-const origin = (...sources: TraceSource[]) => traceOrigin(sources, NOW, WINDOW);
+/** traceOrigin without the parent's startedAt (asserted on its own below). */
+const origin = (...sources: TraceSource[]) => {
+  const o = traceOrigin(sources, NOW, WINDOW);
+  if (o.parent) delete o.parent.startedAt;
+  return o;
+};
 
 describe('traceAnnotations', () => {
   it('is empty without a context', () => {
@@ -51,7 +58,7 @@ describe('traceAnnotations', () => {
   it('records the traceparent and a second-precision RFC 3339 time', () => {
     expect(traceAnnotations(ctx(1), new Date('2025-06-01T12:34:56.789Z'))).toEqual({
       [TRACEPARENT_ANNOTATION]: tp(1),
-      [TRACED_AT_ANNOTATION]: '2025-06-01T12:34:56Z',
+      [TRACE_START_ANNOTATION]: `2025-06-01T12:34:56Z ${ctx(1).spanId}`,
     });
   });
 
@@ -104,7 +111,7 @@ describe('traceOrigin', () => {
       annotations: {
         [LEGACY]: tp(2),
         [TRACEPARENT_ANNOTATION]: tp(1),
-        [TRACED_AT_ANNOTATION]: iso(NOW - MIN),
+        [TRACE_START_ANNOTATION]: start(1, NOW - MIN),
       },
     };
     expect(origin(s)).toEqual({ parent: { context: ctx(1), from: 'Machine/m1' }, links: [], problems: [] });
@@ -130,11 +137,8 @@ describe('traceOrigin', () => {
     expect(origin(c)).toEqual({ links: [], problems: [] });
   });
 
-  it('links a cause older than the window', () => {
-    expect(origin(cause(1, NOW - WINDOW - MIN, NOW - MIN))).toEqual({
-      links: [{ context: ctx(1), from: 'MachineDeployment/md1' }],
-      problems: [],
-    });
+  it('ignores a cause whose trace started before the window (a later object was not its doing)', () => {
+    expect(origin(cause(1, NOW - WINDOW - MIN, NOW - MIN))).toEqual({ links: [], problems: [] });
   });
 
   it.each([
@@ -181,25 +185,25 @@ describe('traceOrigin', () => {
   });
 
   it.each(['yesterday', '12:00:00', '', 'June 1, 2025 12:00:00', '2025-13-01T00:00:00Z'])(
-    'reports a malformed traced-at %j and treats the context as undated',
+    'reports a malformed trace start %j and treats the context as undated',
     (at) => {
       const s: TraceSource = {
         role: 'self',
         kind: 'Machine',
         name: 'm1',
-        annotations: { [TRACEPARENT_ANNOTATION]: tp(1), [TRACED_AT_ANNOTATION]: at },
+        annotations: { [TRACEPARENT_ANNOTATION]: tp(1), [TRACE_START_ANNOTATION]: `${at} ${ctx(1).spanId}` },
       };
       const o = origin(s);
       expect(o.parent).toBeUndefined();
       expect(o.links).toEqual([{ context: ctx(1), from: 'Machine/m1' }]);
       expect(o.problems).toHaveLength(1);
       expect(o.problems[0]).toContain('Machine/m1');
-      expect(o.problems[0]).toContain(TRACED_AT_ANNOTATION);
+      expect(o.problems[0]).toContain(TRACE_START_ANNOTATION);
     },
   );
 
   it('never throws on odd annotation values', () => {
-    const odd = { [TRACEPARENT_ANNOTATION]: 42, [TRACED_AT_ANNOTATION]: null } as unknown as Record<
+    const odd = { [TRACEPARENT_ANNOTATION]: 42, [TRACE_START_ANNOTATION]: null } as unknown as Record<
       string,
       string
     >;
@@ -209,7 +213,22 @@ describe('traceOrigin', () => {
   });
 });
 
-describe('traced-at must be a full RFC 3339 time', () => {
+/** The origin of a Machine whose traceparent is context 1 and whose trace-start annotation is `value`. */
+const originWithStart = (value: string) =>
+  traceOrigin(
+    [
+      {
+        role: 'self',
+        kind: 'Machine',
+        name: 'm1',
+        annotations: { [TRACEPARENT_ANNOTATION]: tp(1), [TRACE_START_ANNOTATION]: value },
+      },
+    ],
+    NOW,
+    WINDOW,
+  );
+
+describe('the trace start must be a full RFC 3339 time', () => {
   it.each([
     '2025-06-01T11:59:00',
     '2025-06-01T11:59Z',
@@ -217,40 +236,51 @@ describe('traced-at must be a full RFC 3339 time', () => {
     '2025-06-01 11:59:00Z',
     'yesterday',
   ])('%s is a problem and the context only a link', (at) => {
-    const o = traceOrigin(
-      [
-        {
-          role: 'self',
-          kind: 'Machine',
-          name: 'm1',
-          annotations: { [TRACEPARENT_ANNOTATION]: tp(1), [TRACED_AT_ANNOTATION]: at },
-        },
-      ],
-      NOW,
-      WINDOW,
-    );
+    const o = originWithStart(`${at} ${ctx(1).spanId}`);
     expect(o.problems).toHaveLength(1);
-    expect(o.problems[0]).toContain(TRACED_AT_ANNOTATION);
+    expect(o.problems[0]).toContain(TRACE_START_ANNOTATION);
     expect(o.parent).toBeUndefined();
     expect(o.links.map((l) => l.context)).toEqual([ctx(1)]);
   });
   it.each(['2025-06-01T11:59:00Z', '2025-06-01T13:59:00+02:00', '2025-06-01T11:59:00.123Z'])(
     '%s is accepted',
     (at) => {
-      const o = traceOrigin(
-        [
-          {
-            role: 'self',
-            kind: 'Machine',
-            name: 'm1',
-            annotations: { [TRACEPARENT_ANNOTATION]: tp(1), [TRACED_AT_ANNOTATION]: at },
-          },
-        ],
-        NOW,
-        WINDOW,
-      );
+      const o = originWithStart(`${at} ${ctx(1).spanId}`);
       expect(o.problems).toEqual([]);
       expect(o.parent?.context).toEqual(ctx(1));
     },
   );
+});
+
+describe('the trace start belongs to one traceparent', () => {
+  it('returns when the parent trace started, so actions continuing it keep that start', () => {
+    const o = traceOrigin([self(1, NOW - 3 * MIN)], NOW, WINDOW);
+    expect(o.parent?.startedAt).toBe(Math.floor((NOW - 3 * MIN) / 1000) * 1000);
+  });
+
+  it('is ignored when someone rewrote the traceparent since (span ids differ): link only', () => {
+    const s: TraceSource = {
+      role: 'self',
+      kind: 'Machine',
+      name: 'm1',
+      annotations: { [TRACEPARENT_ANNOTATION]: tp(2), [TRACE_START_ANNOTATION]: start(1, NOW - MIN) },
+    };
+    const o = traceOrigin([s], NOW, WINDOW);
+    expect(o.parent).toBeUndefined();
+    expect(o.links.map((l) => l.context)).toEqual([ctx(2)]);
+    expect(o.problems).toEqual([expect.stringContaining('rewritten by someone else')]);
+  });
+
+  it.each(['2025-06-01T11:59:00Z', `2025-06-01T11:59:00Z ${'x'.repeat(16)}`, `2025-06-01T11:59:00Z bb bb`])(
+    '%j without a valid span id is a problem',
+    (value) => {
+      const o = originWithStart(value);
+      expect(o.parent).toBeUndefined();
+      expect(o.problems).toHaveLength(1);
+    },
+  );
+
+  it('a start more than a minute in the future (a skewed clock) is not a parent', () => {
+    expect(traceOrigin([self(1, NOW + 2 * MIN)], NOW, WINDOW).parent).toBeUndefined();
+  });
 });

@@ -29,6 +29,12 @@ describe('tracingSettingsFromEnv', () => {
       sampler: { name: 'parentbased_always_on', ratio: 1 },
       serviceName: 'capi-autopilot',
       resourceAttributes: {},
+      batch: {
+        scheduledDelayMillis: 1000,
+        exportTimeoutMillis: undefined,
+        maxQueueSize: undefined,
+        maxExportBatchSize: undefined,
+      },
     });
   });
 
@@ -149,7 +155,7 @@ describe('tracingSettingsFromEnv', () => {
     });
 
     it.each(['0', '65536', '-1', '68.32', 'abc'])('rejects agent port %s', (port) => {
-      const e = configError({ OTEL_EXPORTER_JAEGER_AGENT_PORT: port });
+      const e = configError({ OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_JAEGER_AGENT_PORT: port });
       expect(e.problems).toHaveLength(1);
       expect(e.problems[0]).toMatchObject({
         field: 'OTEL_EXPORTER_JAEGER_AGENT_PORT',
@@ -159,9 +165,10 @@ describe('tracingSettingsFromEnv', () => {
     });
 
     it('rejects a non-http endpoint', () => {
-      expect(configError({ OTEL_EXPORTER_JAEGER_ENDPOINT: 'udp://jaeger:6832' }).field).toBe(
-        'OTEL_EXPORTER_JAEGER_ENDPOINT',
-      );
+      expect(
+        configError({ OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_JAEGER_ENDPOINT: 'udp://jaeger:6832' })
+          .field,
+      ).toBe('OTEL_EXPORTER_JAEGER_ENDPOINT');
     });
   });
 
@@ -249,7 +256,7 @@ describe('tracingSettingsFromEnv', () => {
 
   it('reports several bad variables in one ConfigError', () => {
     const e = configError({
-      OTEL_TRACES_EXPORTER: 'zipkin',
+      OTEL_TRACES_EXPORTER: 'otlp,jaeger',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'nope',
       OTEL_EXPORTER_JAEGER_AGENT_PORT: '99999',
@@ -258,7 +265,6 @@ describe('tracingSettingsFromEnv', () => {
       OTEL_RESOURCE_ATTRIBUTES: 'bad',
     });
     const fields = [
-      'OTEL_TRACES_EXPORTER',
       'OTEL_EXPORTER_OTLP_PROTOCOL',
       'OTEL_EXPORTER_OTLP_ENDPOINT',
       'OTEL_EXPORTER_JAEGER_AGENT_PORT',
@@ -278,7 +284,9 @@ describe('numbers and lists are parsed strictly', () => {
     ['OTEL_EXPORTER_JAEGER_AGENT_PORT', '1e3'],
     ['OTEL_EXPORTER_JAEGER_AGENT_PORT', '70000'],
   ])('%s=%s is rejected', (name, value) => {
-    expect(configError({ [name]: value }).problems.map((p) => p.field)).toEqual([name]);
+    expect(
+      configError({ OTEL_TRACES_EXPORTER: 'jaeger', [name]: value }).problems.map((p) => p.field),
+    ).toEqual([name]);
   });
   it('a ratio in hex is rejected for a ratio sampler', () => {
     const e = configError({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0x1' });
@@ -291,5 +299,32 @@ describe('numbers and lists are parsed strictly', () => {
   });
   it('a trailing comma in the exporter list is ignored', () => {
     expect(tracingSettingsFromEnv({ OTEL_TRACES_EXPORTER: 'otlp,' }).exporters).toEqual(['otlp']);
+  });
+});
+
+describe('only what is used is validated', () => {
+  it.each<Record<string, string>>([
+    {
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_JAEGER_AGENT_PORT: 'x',
+    },
+    { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'nope', OTEL_TRACES_SAMPLER: 'nonsense' },
+    { OTEL_TRACES_EXPORTER: 'jaeger', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_JAEGER_AGENT_PORT: 'x' },
+  ])('%j starts', (env) => {
+    expect(() => tracingSettingsFromEnv(env)).not.toThrow();
+  });
+});
+
+describe('batch span processor variables', () => {
+  it('reads OTEL_BSP_* and keeps the 1 s delay when unset', () => {
+    expect(
+      tracingSettingsFromEnv({ OTEL_BSP_SCHEDULE_DELAY: '250', OTEL_BSP_MAX_QUEUE_SIZE: '4096' }).batch,
+    ).toMatchObject({ scheduledDelayMillis: 250, maxQueueSize: 4096 });
+    expect(tracingSettingsFromEnv({}).batch.scheduledDelayMillis).toBe(1000);
+  });
+  it.each(['-1', '1.5', 'soon'])('rejects OTEL_BSP_SCHEDULE_DELAY=%s', (v) => {
+    expect(configError({ OTEL_BSP_SCHEDULE_DELAY: v }).field).toBe('OTEL_BSP_SCHEDULE_DELAY');
   });
 });

@@ -10,7 +10,8 @@ import type { Transport, WireResponse } from '../../src/kube/transport.ts';
 import { Controller, type ReconcileTrace } from '../../src/runtime/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { TerminalError } from '../../src/runtime/queue.ts';
-import { currentTraceParent, inSpan } from '../../src/tracing/spans.ts';
+import { TRACE_START_ANNOTATION } from '../../src/tracing/carry.ts';
+import { actionAnnotations, currentTraceParent, inSpan } from '../../src/tracing/spans.ts';
 
 const mem = new InMemorySpanExporter();
 const sdk = new NodeSDK({
@@ -130,6 +131,34 @@ describe('reconcile spans', () => {
   });
 });
 
+describe('trace boundaries', () => {
+  it('a key enqueued from inside a reconcile gets a trace of its own', async () => {
+    const self: { ctl?: Controller } = {};
+    const { c } = controller(async (k) => {
+      if (k === 'a') self.ctl!.enqueue('b');
+    });
+    self.ctl = c;
+    c.enqueue('a');
+    await settle(100);
+    await c.stop();
+    const [a, b] = ['a', 'b'].map((k) => spans().find((s) => s.attributes['capi_autopilot.key'] === k)!);
+    expect(parentOf(b!)).toBeUndefined();
+    expect(b!.spanContext().traceId).not.toBe(a!.spanContext().traceId);
+  });
+
+  it('an action in a continued trace keeps the trace start; a new trace starts now', async () => {
+    const started = Date.parse('2026-11-26T10:00:00Z');
+    const now = new Date('2026-11-26T10:05:30.5Z');
+    const continued = await inSpan('x', { parent: CAUSE, traceStart: started }, async () =>
+      actionAnnotations(now),
+    );
+    const fresh = await inSpan('y', { root: true }, async () => actionAnnotations(now));
+    expect(continued[TRACE_START_ANNOTATION]).toMatch(/^2026-11-26T10:00:00Z [0-9a-f]{16}$/);
+    expect(fresh[TRACE_START_ANNOTATION]).toMatch(/^2026-11-26T10:05:30Z [0-9a-f]{16}$/);
+    expect(actionAnnotations(now)).toEqual({}); // outside any span
+  });
+});
+
 describe('API call spans', () => {
   function scripted(answers: WireResponse[]): Transport {
     return {
@@ -185,7 +214,8 @@ describe('API call spans', () => {
       'capi_autopilot.kube.resource': 'machinedeployments/scale',
       'capi_autopilot.kube.name': 'md',
       'capi_autopilot.kube.group': 'cluster.x-k8s.io',
-      'server.address': 'https://fake:6443',
+      'server.address': 'fake',
+      'server.port': 6443,
     });
     expect(patch!.events.map((e) => [e.name, e.attributes?.['http.response.status_code']])).toEqual([
       ['retry', 503],
