@@ -20,8 +20,8 @@ import { tracingSettingsFromEnv } from '../src/tracing/settings.ts';
 import { startTracing, type Tracing } from '../src/tracing/setup.ts';
 import { currentTraceParent } from '../src/tracing/spans.ts';
 
-const perRound = Number(process.argv[2] ?? 500);
-const rounds = Number(process.argv[3] ?? 6);
+const perRound = Number(process.argv[2] ?? 100);
+const rounds = Number(process.argv[3] ?? 30);
 
 // A receiver that takes each export and answers 200 without decoding it.
 let received = 0;
@@ -107,7 +107,12 @@ const summary = (x: Record<Mode, number[]>, unit: 'ms' | 'us') => {
   const f = unit === 'us' ? 1000 : 1;
   const med = (m: Mode) => median(x[m]) * f;
   const pct = (m: Mode) => Number((((med(m) - med('off')) / med('off')) * 100).toFixed(1));
+  // Paired: each round's modes run back to back, so the ratio within a round cancels slow drift.
+  const paired = (m: Mode) =>
+    Number((median(x[m].map((v, i) => (v - x.off[i]!) / x.off[i]!)) * 100).toFixed(1));
   return {
+    pairedOverheadPercent: paired('on'),
+    pairedOverheadUnsampledPercent: paired('unsampled'),
     [`medianOff_${unit}`]: Number(med('off').toFixed(3)),
     [`medianOn_${unit}`]: Number(med('on').toFixed(3)),
     [`medianUnsampled_${unit}`]: Number(med('unsampled').toFixed(3)),

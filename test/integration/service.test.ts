@@ -152,7 +152,7 @@ describe('service shell', () => {
     expect(Object.values(after.informers).every((i) => i.lists === 1)).toBe(true);
     const m = (await get('/metrics')).body;
     expect(m).toMatch(
-      /^capi_autopilot_kube_requests_total\{cluster="management",verb="GET",code="200"\} \d+/m,
+      /^capi_autopilot_kube_requests_total\{cluster="management",verb="GET",resource="[a-z./]+",code="200"\} \d+/m,
     );
     expect(m).toMatch(/^capi_autopilot_informer_list_calls\{cluster="fleet\/c1",resource="pods"\} 1$/m);
     expect(m).toMatch(/^capi_autopilot_leader 1$/m);

@@ -1,7 +1,7 @@
 // Span structure of reconciles and API calls, read back through the SDK's in-memory exporter (the wire
 // formats are checked by independent decoders in test/integration/tracing.test.ts).
 import { Writable } from 'node:stream';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -21,7 +21,13 @@ const sdk = new NodeSDK({
   resourceDetectors: [],
 });
 beforeAll(() => sdk.start());
-afterAll(() => sdk.shutdown());
+afterAll(async () => {
+  await sdk.shutdown();
+  // The API's globals outlive the SDK; leave none behind for other files in this worker.
+  trace.disable();
+  context.disable();
+  propagation.disable();
+});
 beforeEach(() => mem.reset());
 
 const spans = () => mem.getFinishedSpans();
