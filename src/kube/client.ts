@@ -42,6 +42,8 @@ export interface WriteOptions {
    */
   idempotent?: boolean;
   contentType?: string;
+  /** Overrides the client's retries for this call (0: the caller handles every failure itself). */
+  maxRetries?: number;
 }
 
 const BACKOFF_BASE_MS = 200;
@@ -236,7 +238,10 @@ export class KubeClient {
         throttledMs,
         error: err?.message,
       });
-      const last = !err || attempt > this.opts.maxRetries || !this.retryable(err, o.idempotent ?? true);
+      const last =
+        !err ||
+        attempt > (o.maxRetries ?? this.opts.maxRetries) ||
+        !this.retryable(err, o.idempotent ?? true);
       if (span && last) {
         span.setAttributes({
           ...(res ? { 'http.response.status_code': res.status } : { 'error.type': 'no_response' }),

@@ -12,6 +12,8 @@ export class KubeError extends Error {
   readonly path: string;
   /** Server-requested delay (Retry-After header or Status details.retryAfterSeconds). */
   readonly retryAfterMs: number | undefined;
+  /** The Status object's `details.causes` messages (e.g. which PodDisruptionBudget refused an eviction). */
+  readonly causes: readonly string[];
   constructor(o: {
     kind: KubeErrorKind;
     status: number;
@@ -20,6 +22,7 @@ export class KubeError extends Error {
     path: string;
     message: string;
     retryAfterMs?: number;
+    causes?: readonly string[];
     cause?: unknown;
   }) {
     super(
@@ -34,6 +37,7 @@ export class KubeError extends Error {
     this.method = o.method;
     this.path = o.path;
     this.retryAfterMs = o.retryAfterMs;
+    this.causes = o.causes ?? [];
   }
 }
 
@@ -69,9 +73,10 @@ export function errorFromResponse(
   headers: Record<string, string | string[] | undefined>,
   text: string,
 ): KubeError {
-  let body: { reason?: string; message?: string } | undefined;
+  let body:
+    { reason?: string; message?: string; details?: { causes?: Array<{ message?: unknown }> } } | undefined;
   try {
-    body = JSON.parse(text) as { reason?: string; message?: string };
+    body = JSON.parse(text) as typeof body;
   } catch {
     body = undefined;
   }
@@ -83,5 +88,8 @@ export function errorFromResponse(
     path,
     message: body?.message ?? text.slice(0, 300),
     retryAfterMs: retryAfterMs(headers, body),
+    causes: (Array.isArray(body?.details?.causes) ? body.details.causes : [])
+      .map((c) => c?.message)
+      .filter((m): m is string => typeof m === 'string'),
   });
 }
