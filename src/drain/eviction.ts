@@ -47,7 +47,8 @@ export type EvictResult =
   /** Evicted, but still there when the deletion wait ended. */
   | { result: 'not_deleted'; attempts: number }
   | { result: 'failed'; attempts: number; message: string }
-  | { result: 'aborted'; attempts: number };
+  /** Stopped by the caller (e.g. the drain deadline); the last refusal, if any, is kept. */
+  | { result: 'aborted'; attempts: number; pdb?: string; message?: string };
 
 const DEFAULT_RETRY_MS = 5000;
 
@@ -65,7 +66,7 @@ export async function evictPod(client: KubeClient, pod: EvictablePod, o: EvictOp
     },
     async () => {
       const r = await evictLoop(client, pod, o);
-      recordDecision(r.result, 'message' in r ? r.message.slice(0, 200) : r.result, {
+      recordDecision(r.result, ('message' in r && r.message ? r.message : r.result).slice(0, 200), {
         'capi_autopilot.attempts': r.attempts,
       });
       return r;
@@ -87,8 +88,9 @@ async function evictLoop(client: KubeClient, pod: EvictablePod, o: EvictOptions)
   };
   const deadline = now() + o.evictionTimeoutMs;
   let pdb: string | undefined;
+  let last: string | undefined;
   for (let attempt = 1; ; attempt++) {
-    if (signal.aborted) return { result: 'aborted', attempts: attempt - 1 };
+    if (signal.aborted) return { result: 'aborted', attempts: attempt - 1, pdb, message: last };
     try {
       // Retries are ours: a 429 here is a PDB's answer, not load, and waits kubectl's interval.
       await client.write('POST', path, body, { idempotent: true, maxRetries: 0 });
@@ -106,6 +108,7 @@ async function evictLoop(client: KubeClient, pod: EvictablePod, o: EvictOptions)
       if (c.kind === 'fatal') return { result: 'failed', attempts: attempt, message: c.message };
       if (c.kind === 'pdb') pdb = c.pdb ?? pdb;
       const lastRefusal = c.message;
+      last = lastRefusal;
       const wait = Math.min(
         c.retryAfterMs ?? o.retryIntervalMs ?? DEFAULT_RETRY_MS,
         Math.max(0, deadline - now()),

@@ -1,0 +1,313 @@
+// Drains one node: cordon, plan every pod (filters.ts), evict or delete what may go, wait for it to be
+// gone, repeat until the node holds nothing that must leave, all under a drain deadline. Level-triggered
+// in spirit: each pass re-reads the node's pods from the informer, so pods scheduled before the cordon,
+// replaced, or deleted by someone else are handled by the next pass. One drain per node at a time: a
+// second request for the same node joins the first instead of evicting twice.
+import type Bottleneck from 'bottleneck';
+import type { KubeClient } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import type { Informer, KubeObject } from '../kube/informer.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import type { Logger } from '../runtime/log.ts';
+import { actionAnnotations, ATTR, inSpan, recordDecision } from '../tracing/spans.ts';
+import { evictPod, type EvictablePod, type EvictResult } from './eviction.ts';
+import {
+  controllerOf,
+  drainPlan,
+  type DrainPlanEntry,
+  type DrainPolicy,
+  type PdbLike,
+  type PodLike,
+} from './filters.ts';
+
+export interface DrainerDeps {
+  client: KubeClient;
+  cluster: string;
+  /** The workload cluster's pods, indexed by node name (`node`). */
+  pods: Informer<KubeObject>;
+  policyVersion: 'v1' | 'v1beta1';
+  /** Global eviction rate (token bucket over all drains). */
+  limiter: Bottleneck;
+  perNodeConcurrency: number;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+export interface DrainOptions {
+  policy: Readonly<DrainPolicy>;
+  /** Whole drain; 0: no limit. */
+  timeoutMs: number;
+  podEvictionTimeoutMs: number;
+  /** -1: each pod's own, capped by maxGracePeriodSeconds. */
+  gracePeriodSeconds: number;
+  maxGracePeriodSeconds: number;
+  /** After a drain that did not succeed: make the node schedulable again, or leave it cordoned. */
+  onFailure: 'uncordon' | 'leave-cordoned';
+  retryIntervalMs?: number;
+  signal?: AbortSignal;
+}
+
+export type DrainResult = 'succeeded' | 'blocked' | 'failed' | 'timed_out' | 'aborted';
+
+export interface DrainReport {
+  node: string;
+  result: DrainResult;
+  /** Pods that kept the drain from succeeding, and why (filter reason, PDB name, eviction error). */
+  blocking: Array<{ namespace: string; name: string; reason: string; detail: string; pdb?: string }>;
+  evicted: number;
+  deleted: number;
+  passes: number;
+  durationMs: number;
+  /** Whether the node was cordoned when the drain ended. */
+  cordoned: boolean;
+}
+
+type PodObject = KubeObject & PodLike;
+
+export class Drainer {
+  private readonly d: DrainerDeps;
+  private readonly inFlight = new Map<string, Promise<DrainReport>>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(d: DrainerDeps) {
+    this.d = d;
+    // Deletion waits follow the informer (watch, don't poll): a pod is gone on DELETED or a new UID.
+    d.pods.onChange((_type, obj) => {
+      const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+      for (const w of this.waiters.get(key) ?? []) w();
+    });
+  }
+
+  /** Drains `node`; concurrent calls for the same node share one drain (and its options). */
+  drain(node: string, o: DrainOptions): Promise<DrainReport> {
+    const running = this.inFlight.get(node);
+    if (running) return running;
+    const p = this.run(node, o).finally(() => this.inFlight.delete(node));
+    this.inFlight.set(node, p);
+    return p;
+  }
+
+  private async run(node: string, o: DrainOptions): Promise<DrainReport> {
+    const t0 = Date.now();
+    return inSpan(
+      'drain',
+      { attributes: { [ATTR.node]: node, [ATTR.cluster]: this.d.cluster } },
+      async () => {
+        const stop = new AbortController();
+        const timer = o.timeoutMs > 0 ? setTimeout(() => stop.abort('timeout'), o.timeoutMs) : undefined;
+        const onAbort = () => stop.abort('aborted');
+        o.signal?.addEventListener('abort', onAbort, { once: true });
+        const report: DrainReport = {
+          node,
+          result: 'failed',
+          blocking: [],
+          evicted: 0,
+          deleted: 0,
+          passes: 0,
+          durationMs: 0,
+          cordoned: false,
+        };
+        let cordonedByUs = false;
+        try {
+          cordonedByUs = await this.cordon(node, true);
+          report.cordoned = true;
+          report.result = await this.passes(node, o, stop.signal, report);
+        } catch (e) {
+          report.result = stop.signal.aborted
+            ? stop.signal.reason === 'timeout'
+              ? 'timed_out'
+              : 'aborted'
+            : 'failed';
+          report.blocking.push({ namespace: '', name: '', reason: 'Error', detail: (e as Error).message });
+        } finally {
+          clearTimeout(timer);
+          o.signal?.removeEventListener('abort', onAbort);
+        }
+        if (report.result !== 'succeeded' && o.onFailure === 'uncordon' && cordonedByUs) {
+          // Only a cordon this drain set is undone; one a person set stays.
+          await this.cordon(node, false).then(
+            () => (report.cordoned = false),
+            (e: Error) => this.d.log.warn({ node, err: e.message }, 'uncordon after a failed drain failed'),
+          );
+        }
+        report.durationMs = Date.now() - t0;
+        this.d.metrics?.drainSeconds.observe(
+          { cluster: this.d.cluster, result: report.result },
+          report.durationMs / 1000,
+        );
+        recordDecision(report.result, report.blocking[0]?.reason ?? 'Drained', {
+          'capi_autopilot.drain.evicted': report.evicted,
+          'capi_autopilot.drain.blocking': report.blocking.length,
+        });
+        this.d.log[report.result === 'succeeded' ? 'info' : 'warn'](
+          { cluster: this.d.cluster, ...report, blocking: report.blocking.slice(0, 10) },
+          `drain ${report.result}`,
+        );
+        return report;
+      },
+    );
+  }
+
+  /** Sets spec.unschedulable; answers whether this call changed it. */
+  private async cordon(node: string, on: boolean): Promise<boolean> {
+    const path = `/api/v1/nodes/${encodeURIComponent(node)}`;
+    const cur = await this.d.client.get<{ spec?: { unschedulable?: boolean } }>(path);
+    if ((cur.spec?.unschedulable ?? false) === on) return false;
+    await this.d.client.mergePatch(path, {
+      metadata: { annotations: actionAnnotations(new Date()) },
+      spec: { unschedulable: on ? true : null },
+    });
+    return true;
+  }
+
+  private async passes(
+    node: string,
+    o: DrainOptions,
+    signal: AbortSignal,
+    report: DrainReport,
+  ): Promise<DrainResult> {
+    for (;;) {
+      if (signal.aborted) return signal.reason === 'timeout' ? 'timed_out' : 'aborted';
+      report.passes++;
+      const pods = this.d.pods.byIndex('node', node) as PodObject[];
+      const plan = drainPlan(pods, {
+        now: Date.now(),
+        daemonSetExists: await this.daemonSets(pods),
+        pdbsInNamespace: await this.pdbs(),
+        policy: o.policy,
+      });
+      const blocked = plan.entries.filter((e) => e.action === 'block');
+      if (blocked.length > 0) {
+        report.blocking = blocked.map((e) => ({ ...e.pod, reason: e.reason, detail: e.detail }));
+        return 'blocked';
+      }
+      const work = plan.entries.filter((e) => e.action === 'evict' || e.action === 'delete');
+      if (work.length === 0) return 'succeeded';
+      const results = await this.removeAll(work, pods, o, signal);
+      const failed = results.filter((r) => !['evicted', 'not_found', 'deleted'].includes(r.r.result));
+      report.evicted += results.filter((r) => r.r.result === 'evicted').length;
+      report.deleted += results.filter((r) => r.r.result === 'deleted').length;
+      if (failed.length > 0) {
+        report.blocking = failed.map(({ e, r }) => ({
+          ...e.pod,
+          reason: r.result,
+          detail: ('message' in r && r.message) || r.result,
+          ...('pdb' in r && r.pdb ? { pdb: r.pdb } : {}),
+        }));
+        if (signal.aborted) return signal.reason === 'timeout' ? 'timed_out' : 'aborted';
+        return 'failed';
+      }
+    }
+  }
+
+  private async removeAll(work: DrainPlanEntry[], pods: PodObject[], o: DrainOptions, signal: AbortSignal) {
+    const byUid = new Map(pods.map((p) => [p.metadata.uid, p]));
+    const out: Array<{ e: DrainPlanEntry; r: EvictResult | { result: 'deleted'; attempts: number } }> = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < work.length && !signal.aborted) {
+        const e = work[next++]!;
+        const pod = byUid.get(e.pod.uid)!;
+        const r =
+          e.action === 'delete' ? await this.deletePod(pod, o, signal) : await this.evict(pod, o, signal);
+        this.d.metrics?.evictedPods.inc({ cluster: this.d.cluster, result: r.result });
+        out.push({ e, r });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.d.perNodeConcurrency, work.length) }, worker));
+    return out;
+  }
+
+  /** The global limiter meters eviction starts (its 429 retries are spaced by retryIntervalMs). */
+  private evict(pod: PodObject, o: DrainOptions, signal: AbortSignal): Promise<EvictResult> {
+    return this.d.limiter.schedule(() =>
+      evictPod(this.d.client, pod, {
+        policyVersion: this.d.policyVersion,
+        evictionTimeoutMs: o.podEvictionTimeoutMs,
+        // Waiting is bounded by the drain deadline (the signal), not per pod.
+        deletionTimeoutMs: o.timeoutMs > 0 ? o.timeoutMs : 365 * 24 * 3600_000,
+        gracePeriodSeconds: o.gracePeriodSeconds,
+        maxGracePeriodSeconds: o.maxGracePeriodSeconds,
+        retryIntervalMs: o.retryIntervalMs,
+        waitGone: (p, deadline, s) => this.waitGone(p, deadline, s),
+        signal,
+        cluster: this.d.cluster,
+      }),
+    );
+  }
+
+  /** Terminal pods: a plain delete (no PDB applies to a finished pod), UID-checked. */
+  private async deletePod(pod: PodObject, o: DrainOptions, signal: AbortSignal) {
+    const path = `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace)}/pods/${encodeURIComponent(pod.metadata.name)}`;
+    try {
+      await this.d.client.delete(path, {
+        uid: pod.metadata.uid,
+        gracePeriodSeconds: o.gracePeriodSeconds >= 0 ? o.gracePeriodSeconds : undefined,
+      });
+    } catch (e) {
+      if (!isNotFound(e) && !isConflict(e)) {
+        return { result: 'failed' as const, attempts: 1, message: (e as Error).message };
+      }
+      return { result: 'not_found' as const, attempts: 1 };
+    }
+    const gone = await this.waitGone(pod, Number.MAX_SAFE_INTEGER, signal);
+    return gone
+      ? { result: 'deleted' as const, attempts: 1 }
+      : { result: signal.aborted ? ('aborted' as const) : ('not_deleted' as const), attempts: 1 };
+  }
+
+  /** Resolves true once the informer no longer holds this pod (that UID); false at the deadline or abort. */
+  private waitGone(pod: EvictablePod, deadline: number, signal: AbortSignal): Promise<boolean> {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const gone = () => this.d.pods.get(key)?.metadata.uid !== pod.metadata.uid;
+    if (gone()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const set = this.waiters.get(key) ?? new Set();
+      this.waiters.set(key, set);
+      const finish = (v: boolean) => {
+        set.delete(check);
+        if (set.size === 0) this.waiters.delete(key);
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      };
+      const check = () => {
+        if (gone()) finish(true);
+      };
+      const onAbort = () => finish(false);
+      const timer = setTimeout(
+        () => finish(gone()),
+        Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
+      );
+      set.add(check);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Which DaemonSets of the node's DaemonSet pods exist (a GET each; drains are rare). */
+  private async daemonSets(pods: PodObject[]): Promise<(ns: string, name: string) => boolean> {
+    const wanted = new Set<string>();
+    for (const p of pods) {
+      const c = controllerOf(p);
+      if (c?.kind === 'DaemonSet') wanted.add(`${p.metadata.namespace}/${c.name}`);
+    }
+    const exists = new Map<string, boolean>();
+    await Promise.all(
+      [...wanted].map(async (k) => {
+        const [ns, name] = k.split('/') as [string, string];
+        const ds = await this.d.client.getOrNull(
+          `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/daemonsets/${encodeURIComponent(name)}`,
+        );
+        exists.set(k, ds !== undefined);
+      }),
+    );
+    return (ns, name) => exists.get(`${ns}/${name}`) ?? false;
+  }
+
+  private async pdbs(): Promise<PdbLike[]> {
+    const l = await this.d.client.get<{ items: PdbLike[] }>(
+      `/apis/policy/${this.d.policyVersion}/poddisruptionbudgets`,
+    );
+    return l.items;
+  }
+}
