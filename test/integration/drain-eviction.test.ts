@@ -1,24 +1,14 @@
 // One pod's eviction against the real apiserver and disruption controller: allowed, refused by a PDB
 // until the timeout (the PDB named), covered by two PDBs (reported, not retried), already gone, and a
 // same-named replacement that the UID precondition protects.
-import { inject, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evictPod, pollUntilGone, type EvictablePod, type EvictOptions } from '../../src/drain/eviction.ts';
-import { KubeClient } from '../../src/kube/client.ts';
 import { discoverGroup, evictionVersion } from '../../src/kube/discovery.ts';
-import { HttpsTransport, kubeConfigFrom } from '../../src/kube/transport.ts';
 import { kubeTime } from '../../src/kube/time.ts';
-import { clusterApi, eventually, testNamespace } from './support/kube.ts';
+import { clusterApi, clusterClient, eventually, testNamespace } from './support/kube.ts';
 
 const api = clusterApi();
-const client = new KubeClient(
-  new HttpsTransport(kubeConfigFrom({ kubeconfig: inject('cluster').kubeconfigPath })),
-  {
-    qps: 100,
-    burst: 100,
-    timeoutMs: 10_000,
-    maxRetries: 3,
-  },
-);
+const client = clusterClient();
 
 async function readyPod(ns: string, name: string, labels: Record<string, string>): Promise<EvictablePod> {
   const pod = await api.ok<EvictablePod>('POST', `/api/v1/namespaces/${ns}/pods`, {

@@ -1,18 +1,16 @@
 // Node drains on the real cluster: the scheduler places pods on hollow nodes of the CAPI simulator, the
 // ReplicaSet controller replaces evicted pods, the hollow kubelet runs and terminates them, and the
 // disruption controller keeps the PDB's status, which the Eviction API enforces.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { Drainer, type DrainOptions } from '../../src/drain/drainer.ts';
 import { MACHINE_DELETION_POLICY, SCALE_DOWN_POLICY } from '../../src/drain/filters.ts';
-import { KubeClient } from '../../src/kube/client.ts';
 import { discoverGroup, evictionVersion } from '../../src/kube/discovery.ts';
 import { Informer, type KubeObject } from '../../src/kube/informer.ts';
 import { createLimiter } from '../../src/kube/limiter.ts';
-import { HttpsTransport, kubeConfigFrom } from '../../src/kube/transport.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createDeployment, startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi, eventually, testNamespace } from './support/kube.ts';
+import { clusterApi, clusterClient, eventually, testNamespace } from './support/kube.ts';
 
 const api = clusterApi();
 const POOL_LABEL = 'test.capi-autopilot.io/pool';
@@ -32,15 +30,7 @@ describe('drain', () => {
   let drainer: Drainer;
   let policyVersion: 'v1' | 'v1beta1';
   const stop = new AbortController();
-  const client = new KubeClient(
-    new HttpsTransport(kubeConfigFrom({ kubeconfig: inject('cluster').kubeconfigPath })),
-    {
-      qps: 100,
-      burst: 100,
-      timeoutMs: 10_000,
-      maxRetries: 3,
-    },
-  );
+  const client = clusterClient();
   const cordon = (n: string, on: boolean) =>
     api.mergePatch(`/api/v1/nodes/${n}`, { spec: { unschedulable: on ? true : null } });
   const unschedulable = async (n: string) =>

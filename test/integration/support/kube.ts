@@ -3,7 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, onTestFinished } from 'vitest';
+import { KubeClient, type KubeClientOptions } from '../../../src/kube/client.ts';
 import { kubeMicroTime, kubeTime } from '../../../src/kube/time.ts';
+import { HttpsTransport, kubeConfigFrom } from '../../../src/kube/transport.ts';
 import { RestClient } from '../../../src/sandbox/rest.ts';
 
 export { RestClient as Api } from '../../../src/sandbox/rest.ts';
@@ -119,4 +121,10 @@ export async function readyNode(
     await api.req('DELETE', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`);
   });
   return name;
+}
+
+/** Our own client (src/kube) on the test cluster, for code under test that takes a KubeClient. */
+export function clusterClient(extra: Partial<KubeClientOptions> = {}): KubeClient {
+  const t = new HttpsTransport(kubeConfigFrom({ kubeconfig: inject('cluster').kubeconfigPath }));
+  return new KubeClient(t, { qps: 100, burst: 100, timeoutMs: 10_000, maxRetries: 3, ...extra });
 }
