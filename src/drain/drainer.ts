@@ -5,6 +5,7 @@
 // second request for the same node joins the first instead of evicting twice.
 import type Bottleneck from 'bottleneck';
 import type { KubeClient } from '../kube/client.ts';
+import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { Informer, KubeObject } from '../kube/informer.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -31,6 +32,8 @@ export interface DrainerDeps {
   perNodeConcurrency: number;
   log: Logger;
   metrics?: Metrics;
+  /** Events on the Node (workload cluster). */
+  events?: EventRecorder;
 }
 
 export interface DrainOptions {
@@ -45,6 +48,8 @@ export interface DrainOptions {
   onFailure: 'uncordon' | 'leave-cordoned';
   retryIntervalMs?: number;
   signal?: AbortSignal;
+  /** More objects to put the drain's events on, e.g. the Machine (management cluster, its recorder). */
+  eventTargets?: ReadonlyArray<{ recorder: EventRecorder; ref: ObjectRef }>;
 }
 
 export type DrainResult = 'succeeded' | 'blocked' | 'failed' | 'timed_out' | 'aborted';
@@ -111,6 +116,13 @@ export class Drainer {
         try {
           cordonedByUs = await this.cordon(node, true);
           report.cordoned = true;
+          await this.event(
+            node,
+            o,
+            'Normal',
+            'DrainStarted',
+            `Draining node ${node}${cordonedByUs ? '; cordoned it' : '; already cordoned'}`,
+          );
           report.result = await this.passes(node, o, stop.signal, report);
         } catch (e) {
           report.result = stop.signal.aborted
@@ -131,6 +143,7 @@ export class Drainer {
           );
         }
         report.durationMs = Date.now() - t0;
+        await this.event(node, o, ...outcomeEvent(report));
         this.d.metrics?.drainSeconds.observe(
           { cluster: this.d.cluster, result: report.result },
           report.durationMs / 1000,
@@ -146,6 +159,17 @@ export class Drainer {
         return report;
       },
     );
+  }
+
+  /** One event on the Node and on every extra target (the Machine); failures are logged by the recorders. */
+  private async event(node: string, o: DrainOptions, type: EventType, reason: string, message: string) {
+    const targets = [
+      ...(this.d.events
+        ? [{ recorder: this.d.events, ref: { apiVersion: 'v1', kind: 'Node', name: node } }]
+        : []),
+      ...(o.eventTargets ?? []),
+    ];
+    await Promise.all(targets.map((t) => t.recorder.record(t.ref, type, reason, message)));
   }
 
   /** Sets spec.unschedulable; answers whether this call changed it. */
@@ -230,6 +254,14 @@ export class Drainer {
         maxGracePeriodSeconds: o.maxGracePeriodSeconds,
         retryIntervalMs: o.retryIntervalMs,
         waitGone: (p, deadline, s) => this.waitGone(p, deadline, s),
+        onRefused: (pdb, message) =>
+          void this.event(
+            pod.spec?.nodeName ?? '',
+            o,
+            'Warning',
+            'EvictionBlocked',
+            `Eviction of pod ${pod.metadata.namespace}/${pod.metadata.name} refused${pdb ? ` by PodDisruptionBudget ${pod.metadata.namespace}/${pdb}` : ''}: ${message}`,
+          ),
         signal,
         cluster: this.d.cluster,
       }),
@@ -309,5 +341,39 @@ export class Drainer {
       `/apis/policy/${this.d.policyVersion}/poddisruptionbudgets`,
     );
     return l.items;
+  }
+}
+
+/** The closing event of a drain: type, reason and a message naming what blocked it. */
+function outcomeEvent(r: DrainReport): [EventType, string, string] {
+  const blocking = r.blocking
+    .slice(0, 5)
+    .map((b) => `${b.namespace}/${b.name} (${b.reason}${b.pdb ? `, PodDisruptionBudget ${b.pdb}` : ''})`)
+    .join(', ');
+  const more = r.blocking.length > 5 ? ` and ${r.blocking.length - 5} more` : '';
+  const secs = Math.round(r.durationMs / 1000);
+  switch (r.result) {
+    case 'succeeded':
+      return [
+        'Normal',
+        'DrainSucceeded',
+        `Drained node ${r.node} in ${secs}s: ${r.evicted} evicted, ${r.deleted} deleted`,
+      ];
+    case 'timed_out':
+      return [
+        'Warning',
+        'DrainTimedOut',
+        `Drain of node ${r.node} timed out after ${secs}s; blocking: ${blocking}${more}`,
+      ];
+    case 'blocked':
+      return ['Warning', 'DrainBlocked', `Node ${r.node} cannot be drained: ${blocking}${more}`];
+    case 'aborted':
+      return ['Normal', 'DrainAborted', `Drain of node ${r.node} stopped after ${secs}s`];
+    default:
+      return [
+        'Warning',
+        'DrainFailed',
+        `Drain of node ${r.node} failed after ${secs}s; blocking: ${blocking}${more}`,
+      ];
   }
 }

@@ -29,6 +29,8 @@ export interface EvictOptions {
   /** Resolves true once the pod (that UID) is gone, false at the deadline or on abort. */
   waitGone: (pod: EvictablePod, deadline: number, signal: AbortSignal) => Promise<boolean>;
   signal?: AbortSignal;
+  /** Called on every PDB refusal (429), e.g. to record an EvictionBlocked event. */
+  onRefused?: (pdb: string | undefined, message: string) => void;
   /** For span attributes. */
   cluster?: string;
   now?: () => number;
@@ -106,7 +108,10 @@ async function evictLoop(client: KubeClient, pod: EvictablePod, o: EvictOptions)
       if (c.kind === 'multiple_pdbs')
         return { result: 'multiple_pdbs', attempts: attempt, message: c.message };
       if (c.kind === 'fatal') return { result: 'failed', attempts: attempt, message: c.message };
-      if (c.kind === 'pdb') pdb = c.pdb ?? pdb;
+      if (c.kind === 'pdb') {
+        pdb = c.pdb ?? pdb;
+        o.onRefused?.(pdb, c.message);
+      }
       const lastRefusal = c.message;
       last = lastRefusal;
       const wait = Math.min(

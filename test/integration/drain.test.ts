@@ -6,8 +6,11 @@ import { Writable } from 'node:stream';
 import { Drainer, type DrainOptions } from '../../src/drain/drainer.ts';
 import { MACHINE_DELETION_POLICY, SCALE_DOWN_POLICY } from '../../src/drain/filters.ts';
 import { discoverGroup, evictionVersion } from '../../src/kube/discovery.ts';
+import { EventRecorder } from '../../src/kube/events.ts';
 import { Informer, type KubeObject } from '../../src/kube/informer.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { createLimiter } from '../../src/kube/limiter.ts';
+import { HttpsTransport, kubeConfigFrom } from '../../src/kube/transport.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createDeployment, startManagement, startSimulator, type Management } from './support/capi.ts';
 import { clusterApi, clusterClient, eventually, testNamespace } from './support/kube.ts';
@@ -30,9 +33,18 @@ describe('drain', () => {
   let drainer: Drainer;
   let policyVersion: 'v1' | 'v1beta1';
   const stop = new AbortController();
+  const eventErrors: string[] = [];
   const client = clusterClient();
   const cordon = (n: string, on: boolean) =>
     api.mergePatch(`/api/v1/nodes/${n}`, { spec: { unschedulable: on ? true : null } });
+  /** The reasons and messages of a Node's events since the given time. */
+  const nodeEvents = async (n: string, since: number) =>
+    (
+      await api.ok<{ items: Array<{ reason: string; message: string; lastTimestamp: string }> }>(
+        'GET',
+        `/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${n}`)}`,
+      )
+    ).items.filter((e) => Date.parse(e.lastTimestamp) >= Math.floor(since / 1000) * 1000);
   const unschedulable = async (n: string) =>
     (await api.ok<{ spec?: { unschedulable?: boolean } }>('GET', `/api/v1/nodes/${n}`)).spec
       ?.unschedulable === true;
@@ -88,6 +100,7 @@ describe('drain', () => {
       policyVersion,
       limiter: createLimiter({ reservoir: 20, reservoirRefreshAmount: 20, reservoirRefreshInterval: 1000 }),
       perNodeConcurrency: 10,
+      events: new EventRecorder(client, { onError: (e) => eventErrors.push(e.message) }),
       log: createLogger({ level: 'warn', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() })),
     });
   });
@@ -145,6 +158,7 @@ describe('drain', () => {
       return p.status?.disruptionsAllowed === 1;
     });
 
+    const t0 = Date.now();
     let minReady = 3;
     let samples = 0;
     let sampling = true;
@@ -167,6 +181,9 @@ describe('drain', () => {
     expect(after.filter(ready).length).toBe(3);
     expect(after.filter((p) => p.spec.nodeName === target)).toEqual([]);
     expect(await unschedulable(target!)).toBe(true);
+    expect(eventErrors).toEqual([]);
+    const reasons = (await nodeEvents(target!, t0)).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['DrainStarted', 'DrainSucceeded']));
     await cordon(target!, false);
     await removeDeployment(ns, 'web');
   });
@@ -201,18 +218,61 @@ describe('drain', () => {
       return p.status?.currentHealthy === 1;
     });
 
-    const failed = await drainer.drain(target, { ...base(), podEvictionTimeoutMs: 2000 });
+    // The drain's events also go on a Machine in the management cluster, through its own recorder.
+    const machine = (
+      await mgmt.api.ok<{ items: KubeObject[] }>('GET', `/apis/cluster.x-k8s.io/v1beta2/machines`)
+    ).items[0]!;
+    const mgmtClient = new KubeClient(
+      new HttpsTransport(kubeConfigFrom({ kubeconfig: mgmt.kubeconfigPath })),
+      {
+        qps: 50,
+        burst: 50,
+        timeoutMs: 10_000,
+        maxRetries: 3,
+      },
+    );
+    const machineRef = {
+      apiVersion: 'cluster.x-k8s.io/v1beta2',
+      kind: 'Machine',
+      namespace: machine.metadata.namespace!,
+      name: machine.metadata.name!,
+      uid: machine.metadata.uid,
+    };
+    const t0 = Date.now();
+    const failed = await drainer.drain(target, {
+      ...base(),
+      podEvictionTimeoutMs: 2000,
+      eventTargets: [{ recorder: new EventRecorder(mgmtClient), ref: machineRef }],
+    });
     expect(failed.result).toBe('failed');
     expect(failed.blocking).toEqual([
       expect.objectContaining({ namespace: ns, reason: 'blocked_by_pdb', pdb: 'db-budget' }),
     ]);
     expect(failed.cordoned).toBe(false);
     expect(await unschedulable(target)).toBe(false);
+    const onNode = await nodeEvents(target, t0);
+    expect(onNode.find((e) => e.reason === 'EvictionBlocked')?.message).toContain(
+      `PodDisruptionBudget ${ns}/db-budget`,
+    );
+    expect(onNode.find((e) => e.reason === 'DrainFailed')?.message).toContain(
+      'PodDisruptionBudget db-budget',
+    );
+    const onMachine = (
+      await mgmt.api.ok<{ items: Array<{ reason: string; involvedObject: { name: string } }> }>(
+        'GET',
+        `/api/v1/namespaces/${machineRef.namespace}/events`,
+      )
+    ).items.filter((e) => e.involvedObject.name === machineRef.name);
+    expect(onMachine.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['DrainStarted', 'EvictionBlocked', 'DrainFailed']),
+    );
+    await mgmtClient.close();
 
     // The drain deadline instead, leaving the node cordoned as configured.
     const timedOut = await drainer.drain(target, { ...base(), timeoutMs: 2000, onFailure: 'leave-cordoned' });
     expect(timedOut.result).toBe('timed_out');
     expect(timedOut.blocking).toEqual([expect.objectContaining({ namespace: ns, pdb: 'db-budget' })]);
+    expect((await nodeEvents(target, t0)).map((e) => e.reason)).toContain('DrainTimedOut');
     expect(await unschedulable(target)).toBe(true);
     await cordon(target, false);
     await removeDeployment(ns, 'db');
@@ -268,6 +328,7 @@ describe('drain', () => {
 
     const blocked = await drainer.drain(target, base());
     expect(blocked.result).toBe('blocked');
+    expect((await nodeEvents(target, Date.now() - 5000)).map((e) => e.reason)).toContain('DrainBlocked');
     // cluster-autoscaler's order: "no controller" is found first for both bare pods.
     expect(blocked.blocking.map((b) => [b.name, b.reason]).sort()).toEqual([
       ['bare', 'NotReplicated'],
