@@ -310,6 +310,22 @@ const Drain = z
       .boolean()
       .default(true)
       .meta({ description: 'Leave DaemonSet pods in place (kubectl --ignore-daemonsets).' }),
+    gracePeriodSeconds: int().min(-1).default(-1).meta({
+      description:
+        "Grace period for evicted pods; -1: each pod's own, capped by `maxGracefulTerminationSeconds` (kubectl --grace-period).",
+    }),
+    maxGracefulTerminationSeconds: int().min(0).default(600).meta({
+      description:
+        "Cap on a pod's own grace period when evicting (cluster-autoscaler's --max-graceful-termination-sec).",
+    }),
+    onFailure: z.enum(['auto', 'uncordon', 'leave-cordoned']).default('auto').meta({
+      description:
+        'After a drain that timed out, was blocked or failed: `uncordon` (only a cordon the drain set), `leave-cordoned`, or `auto`: uncordon after a scale-down drain (as cluster-autoscaler does), leave cordoned when the Machine is being deleted (as CAPI does, which keeps draining).',
+    }),
+    skipWaitForDeleteTimeoutSeconds: int().min(1).default(1).meta({
+      description:
+        "On an unreachable node (its kubelet cannot finish deletions): pods whose deletion started this long ago count as gone, and evictions use a 1 s grace period (CAPI's behaviour; kubectl --skip-wait-for-delete-timeout).",
+    }),
   })
   .strict();
 

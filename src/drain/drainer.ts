@@ -47,6 +47,10 @@ export interface DrainOptions {
   /** After a drain that did not succeed: make the node schedulable again, or leave it cordoned. */
   onFailure: 'uncordon' | 'leave-cordoned';
   retryIntervalMs?: number;
+  /** How long to wait for an evicted pod to disappear; default: the drain timeout. */
+  deletionTimeoutMs?: number;
+  /** Unreachable node: pods whose deletion started this long ago count as gone (default 1, CAPI's). */
+  skipWaitForDeleteTimeoutSeconds?: number;
   signal?: AbortSignal;
   /** More objects to put the drain's events on, e.g. the Machine (management cluster, its recorder). */
   eventTargets?: ReadonlyArray<{ recorder: EventRecorder; ref: ObjectRef }>;
@@ -193,12 +197,15 @@ export class Drainer {
     for (;;) {
       if (signal.aborted) return signal.reason === 'timeout' ? 'timed_out' : 'aborted';
       report.passes++;
+      const unreachable = await this.unreachable(node);
+      const skipWait = o.skipWaitForDeleteTimeoutSeconds ?? 1;
       const pods = this.d.pods.byIndex('node', node) as PodObject[];
       const plan = drainPlan(pods, {
         now: Date.now(),
         daemonSetExists: await this.daemonSets(pods),
         pdbsInNamespace: await this.pdbs(),
         policy: o.policy,
+        unreachableSkipWaitSeconds: unreachable ? skipWait : undefined,
       });
       const blocked = plan.entries.filter((e) => e.action === 'block');
       if (blocked.length > 0) {
@@ -207,8 +214,12 @@ export class Drainer {
       }
       const work = plan.entries.filter((e) => e.action === 'evict' || e.action === 'delete');
       if (work.length === 0) return 'succeeded';
-      const results = await this.removeAll(work, pods, o, signal);
-      const failed = results.filter((r) => !['evicted', 'not_found', 'deleted'].includes(r.r.result));
+      // No kubelet finishes deletions on an unreachable node: evict with a 1 s grace period (CAPI), wait
+      // only briefly, and let the next pass count the pod as gone once its deletion is old enough.
+      const eff = unreachable ? { ...o, gracePeriodSeconds: 1, deletionTimeoutMs: (skipWait + 1) * 1000 } : o;
+      const results = await this.removeAll(work, pods, eff, signal);
+      const progress = ['evicted', 'not_found', 'deleted', ...(unreachable ? ['not_deleted'] : [])];
+      const failed = results.filter((r) => !progress.includes(r.r.result));
       report.evicted += results.filter((r) => r.r.result === 'evicted').length;
       report.deleted += results.filter((r) => r.r.result === 'deleted').length;
       if (failed.length > 0) {
@@ -249,7 +260,7 @@ export class Drainer {
         policyVersion: this.d.policyVersion,
         evictionTimeoutMs: o.podEvictionTimeoutMs,
         // Waiting is bounded by the drain deadline (the signal), not per pod.
-        deletionTimeoutMs: o.timeoutMs > 0 ? o.timeoutMs : 365 * 24 * 3600_000,
+        deletionTimeoutMs: o.deletionTimeoutMs ?? (o.timeoutMs > 0 ? o.timeoutMs : 365 * 24 * 3600_000),
         gracePeriodSeconds: o.gracePeriodSeconds,
         maxGracePeriodSeconds: o.maxGracePeriodSeconds,
         retryIntervalMs: o.retryIntervalMs,
@@ -314,6 +325,14 @@ export class Drainer {
       set.add(check);
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** CAPI's test: the node's Ready condition is Unknown (its kubelet stopped reporting). */
+  private async unreachable(node: string): Promise<boolean> {
+    const n = await this.d.client.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
+      `/api/v1/nodes/${encodeURIComponent(node)}`,
+    );
+    return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'Unknown');
   }
 
   /** Which DaemonSets of the node's DaemonSet pods exist (a GET each; drains are rare). */

@@ -122,6 +122,11 @@ export interface ClassifyContext {
   policy: Readonly<DrainPolicy>;
   /** Slack after deletionTimestamp + terminationGracePeriodSeconds before a pod is ignored (default 30). */
   terminatingGraceExtraSeconds?: number;
+  /**
+   * Set when the node is unreachable: no kubelet will finish deletions there, so a pod whose deletion
+   * started more than this many seconds ago counts as gone (CAPI's SkipWaitForDeleteTimeoutSeconds).
+   */
+  unreachableSkipWaitSeconds?: number;
 }
 
 export interface PodClassification {
@@ -200,6 +205,18 @@ export function classifyPod(pod: PodLike, ctx: ClassifyContext): PodClassificati
   }
   const gone = longTerminating(pod, ctx);
   if (gone !== undefined) return { action: 'skip', reason: 'LongTerminating', detail: gone };
+  const ts = pod.metadata.deletionTimestamp;
+  if (ctx.unreachableSkipWaitSeconds !== undefined && ts !== undefined) {
+    // deletionTimestamp is the request time plus the grace period: the deletion started that much earlier.
+    const started = Date.parse(ts) - (pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
+    if (ctx.now - started > ctx.unreachableSkipWaitSeconds * 1000) {
+      return {
+        action: 'skip',
+        reason: 'LongTerminating',
+        detail: `on an unreachable node, deletion started more than ${ctx.unreachableSkipWaitSeconds}s ago; treated as gone`,
+      };
+    }
+  }
 
   // Finished pods disrupt nothing, so no eviction (and no PDB check) is needed; kubectl and CAPI also
   // drain them even when DaemonSet-owned. CA reaches the same "drainable" outcome via its terminal rule.

@@ -1,0 +1,54 @@
+// Which drain a Machine's node gets: from the service's drain configuration, the purpose (scale-down or
+// Machine deletion) and what CAPI carries on the Machine (its node drain timeout, the annotation that
+// excludes its node from draining). Pure.
+import type { Machine } from '../capi/types.ts';
+import type { Config } from '../config/schema.ts';
+import type { DrainOptions } from './drainer.ts';
+import { MACHINE_DELETION_POLICY, SCALE_DOWN_POLICY } from './filters.ts';
+
+/** CAPI skips the drain of a Machine's node when the Machine carries this annotation (any value). */
+export const EXCLUDE_NODE_DRAINING_ANNOTATION = 'machine.cluster.x-k8s.io/exclude-node-draining';
+
+export type DrainPurpose = 'scale-down' | 'machine-deletion';
+
+export type DrainDecision =
+  { drain: false; reason: string } | { drain: true; options: Omit<DrainOptions, 'signal' | 'eventTargets'> };
+
+export function drainFor(purpose: DrainPurpose, config: Config['drain'], machine?: Machine): DrainDecision {
+  if (machine && machine.meta.annotations[EXCLUDE_NODE_DRAINING_ANNOTATION] !== undefined) {
+    return {
+      drain: false,
+      reason: `Machine ${machine.meta.namespace}/${machine.meta.name} has ${EXCLUDE_NODE_DRAINING_ANNOTATION}`,
+    };
+  }
+  // CAPI: the Machine's nodeDrainTimeout wins; 0 (or unset on the Machine) means no limit there, so only
+  // a Machine that sets it overrides the service's default.
+  const fromMachine = machine?.deletion.nodeDrainTimeoutSeconds;
+  const base = purpose === 'scale-down' ? SCALE_DOWN_POLICY : MACHINE_DELETION_POLICY;
+  return {
+    drain: true,
+    options: {
+      // Scale-down keeps cluster-autoscaler's rules; Machine deletion forces as CAPI does, within the
+      // kubectl-style switches of the configuration.
+      policy:
+        purpose === 'scale-down'
+          ? base
+          : {
+              ...base,
+              localStorage: config.deleteEmptyDirData ? 'evict' : 'block',
+              ignoreDaemonSets: config.ignoreDaemonSets,
+            },
+      timeoutMs: fromMachine !== undefined ? fromMachine * 1000 : config.nodeDrainTimeout,
+      podEvictionTimeoutMs: config.podEvictionTimeout,
+      gracePeriodSeconds: config.gracePeriodSeconds,
+      maxGracePeriodSeconds: config.maxGracefulTerminationSeconds,
+      onFailure:
+        config.onFailure === 'auto'
+          ? purpose === 'scale-down'
+            ? 'uncordon'
+            : 'leave-cordoned'
+          : config.onFailure,
+      skipWaitForDeleteTimeoutSeconds: config.skipWaitForDeleteTimeoutSeconds,
+    },
+  };
+}
