@@ -20,6 +20,7 @@ import { CapiSimulator } from '../src/sandbox/capi-sim/simulator.ts';
 import { startCluster } from '../src/sandbox/cluster.ts';
 import { installCrds } from '../src/sandbox/crds.ts';
 import { RestClient } from '../src/sandbox/rest.ts';
+import { machineDeployment, preparePool } from './support.ts';
 
 const QPS = Number(process.argv[2] ?? 50);
 const BURST = QPS;
@@ -29,7 +30,6 @@ const MAX_UNAVAILABLE = 2;
 const OLD_NODES = 50;
 const SPARE_NODES = 50;
 const RETRY_MS = 1000;
-const INFRA = 'infrastructure.sandbox.capi-autopilot.io/v1alpha1';
 const NS = 'bench-drain';
 
 interface Pod extends KubeObject {
@@ -64,47 +64,8 @@ try {
     workers: 16,
   });
   const capi = (r: string) => `/apis/cluster.x-k8s.io/v1beta2/namespaces/${NS}/${r}`;
-  await api.ok('POST', '/api/v1/namespaces', { metadata: { name: NS } });
-  await api.ok('POST', capi('clusters'), {
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'Cluster',
-    metadata: { name: 'c' },
-    spec: { paused: false },
-  });
-  await api.ok('POST', `/apis/${INFRA}/namespaces/${NS}/sandboxmachinetemplates`, {
-    apiVersion: INFRA,
-    kind: 'SandboxMachineTemplate',
-    metadata: { name: 't' },
-    spec: {
-      template: {
-        spec: {
-          instanceType: { name: 'bench', cpu: '8', memory: '32Gi', maxPods: 110, labels: { bench: NS } },
-        },
-      },
-    },
-  });
-  await api.ok('POST', capi('machinedeployments'), {
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'MachineDeployment',
-    metadata: { name: 'md' },
-    spec: {
-      clusterName: 'c',
-      replicas: OLD_NODES + SPARE_NODES,
-      selector: { matchLabels: { md: 'md' } },
-      template: {
-        metadata: { labels: { md: 'md' } },
-        spec: {
-          clusterName: 'c',
-          bootstrap: { dataSecretName: 'b' },
-          infrastructureRef: {
-            apiGroup: 'infrastructure.sandbox.capi-autopilot.io',
-            kind: 'SandboxMachineTemplate',
-            name: 't',
-          },
-        },
-      },
-    },
-  });
+  await preparePool(api, NS, { cpu: '8', memory: '32Gi', maxPods: 110 });
+  await api.ok('POST', capi('machinedeployments'), machineDeployment(OLD_NODES + SPARE_NODES));
   const nodeNames = async () => {
     const l = await api.ok<{
       items: Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>;

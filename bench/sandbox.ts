@@ -7,10 +7,10 @@ import { CapiSimulator } from '../src/sandbox/capi-sim/simulator.ts';
 import { startCluster } from '../src/sandbox/cluster.ts';
 import { installCrds } from '../src/sandbox/crds.ts';
 import { RestClient } from '../src/sandbox/rest.ts';
+import { machineDeployment, preparePool } from './support.ts';
 
 const sizes = (process.argv[2] ?? '100,1000').split(',').map(Number);
 const holdSeconds = Number(process.argv[3] ?? 60);
-const INFRA = 'infrastructure.sandbox.capi-autopilot.io/v1alpha1';
 
 async function requestTotal(api: RestClient): Promise<number> {
   const r = await api.req('GET', '/metrics');
@@ -51,47 +51,10 @@ try {
   for (const n of sizes) {
     const ns = `bench-${n}`;
     const capi = (r: string) => `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/${r}`;
-    await api.ok('POST', '/api/v1/namespaces', { metadata: { name: ns } });
-    await api.ok('POST', capi('clusters'), {
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'Cluster',
-      metadata: { name: 'c' },
-      spec: { paused: false },
-    });
-    await api.ok('POST', `/apis/${INFRA}/namespaces/${ns}/sandboxmachinetemplates`, {
-      apiVersion: INFRA,
-      kind: 'SandboxMachineTemplate',
-      metadata: { name: 't' },
-      spec: {
-        template: {
-          spec: { instanceType: { name: 'bench', cpu: '2', memory: '4Gi', labels: { bench: ns } } },
-        },
-      },
-    });
+    await preparePool(api, ns, { cpu: '2', memory: '4Gi' });
     const before = await requestTotal(api);
     const t0 = performance.now();
-    await api.ok('POST', capi('machinedeployments'), {
-      apiVersion: 'cluster.x-k8s.io/v1beta2',
-      kind: 'MachineDeployment',
-      metadata: { name: 'md' },
-      spec: {
-        clusterName: 'c',
-        replicas: n,
-        selector: { matchLabels: { md: 'md' } },
-        template: {
-          metadata: { labels: { md: 'md' } },
-          spec: {
-            clusterName: 'c',
-            bootstrap: { dataSecretName: 'b' },
-            infrastructureRef: {
-              apiGroup: 'infrastructure.sandbox.capi-autopilot.io',
-              kind: 'SandboxMachineTemplate',
-              name: 't',
-            },
-          },
-        },
-      },
-    });
+    await api.ok('POST', capi('machinedeployments'), machineDeployment(n));
     await waitFor(
       `${n} Running machines and Ready nodes`,
       async () => {
