@@ -173,10 +173,13 @@ try {
   const informer = new Informer<KubeObject>(client, '/api/v1/pods');
   informer.addIndex('node', (p) => ((p as Pod).spec?.nodeName ? [(p as Pod).spec.nodeName!] : []));
   await informer.run(stop.signal).synced;
+  const pdbInformer = new Informer<KubeObject>(client, `/apis/${policy}/poddisruptionbudgets`);
+  await pdbInformer.run(stop.signal).synced;
   const drainer = new Drainer({
     client,
     cluster: 'bench',
     pods: informer,
+    pdbs: pdbInformer,
     policyVersion,
     limiter: createLimiter({
       reservoir: BURST,

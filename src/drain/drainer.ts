@@ -26,6 +26,12 @@ export interface DrainerDeps {
   cluster: string;
   /** The workload cluster's pods, indexed by node name (`node`). */
   pods: Informer<KubeObject>;
+  /**
+   * The workload cluster's PodDisruptionBudgets (policy/<policyVersion>), when watched: plans read them
+   * from the cache, and a refused eviction is retried as soon as its PDB allows a disruption instead of
+   * after the full retry interval. Without it, each pass lists them.
+   */
+  pdbs?: Informer<KubeObject>;
   policyVersion: 'v1' | 'v1beta1';
   /** Global eviction rate (token bucket over all drains). */
   limiter: Bottleneck;
@@ -77,6 +83,7 @@ export class Drainer {
   private readonly d: DrainerDeps;
   private readonly inFlight = new Map<string, Promise<DrainReport>>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly pdbWaiters = new Map<string, Set<() => void>>();
 
   constructor(d: DrainerDeps) {
     this.d = d;
@@ -84,6 +91,9 @@ export class Drainer {
     d.pods.onChange((_type, obj) => {
       const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
       for (const w of this.waiters.get(key) ?? []) w();
+    });
+    d.pdbs?.onChange((_type, obj) => {
+      for (const w of [...(this.pdbWaiters.get(`${obj.metadata.namespace}/${obj.metadata.name}`) ?? [])]) w();
     });
   }
 
@@ -265,6 +275,7 @@ export class Drainer {
         maxGracePeriodSeconds: o.maxGracePeriodSeconds,
         retryIntervalMs: o.retryIntervalMs,
         waitGone: (p, deadline, s) => this.waitGone(p, deadline, s),
+        waitForPdb: (pdb, ms, s) => this.waitForPdb(pod.metadata.namespace, pdb, ms, s),
         onRefused: (pdb, message) =>
           void this.event(
             pod.spec?.nodeName ?? '',
@@ -355,7 +366,44 @@ export class Drainer {
     return (ns, name) => exists.get(`${ns}/${name}`) ?? false;
   }
 
+  /** Resolves after `ms`, or earlier once the PDB's status allows a disruption (seen by watch). */
+  private waitForPdb(
+    namespace: string,
+    pdb: string | undefined,
+    ms: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const inf = this.d.pdbs;
+    if (!inf || !pdb) return new Promise((r) => setTimeout(r, ms));
+    const key = `${namespace}/${pdb}`;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', finish);
+        const set = this.pdbWaiters.get(key);
+        set?.delete(check);
+        if (set?.size === 0) this.pdbWaiters.delete(key);
+        resolve();
+      };
+      // The refusal came from the apiserver just now; only a change seen after it counts.
+      const check = () => {
+        const allowed = (inf.get(key) as { status?: { disruptionsAllowed?: number } } | undefined)?.status
+          ?.disruptionsAllowed;
+        if ((allowed ?? 0) > 0) finish();
+      };
+      const timer = setTimeout(finish, ms);
+      signal.addEventListener('abort', finish, { once: true });
+      const set = this.pdbWaiters.get(key) ?? new Set();
+      set.add(check);
+      this.pdbWaiters.set(key, set);
+    });
+  }
+
   private async pdbs(): Promise<PdbLike[]> {
+    if (this.d.pdbs?.hasSynced()) return this.d.pdbs.list() as unknown as PdbLike[];
     const l = await this.d.client.get<{ items: PdbLike[] }>(
       `/apis/policy/${this.d.policyVersion}/poddisruptionbudgets`,
     );

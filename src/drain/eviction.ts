@@ -31,6 +31,11 @@ export interface EvictOptions {
   signal?: AbortSignal;
   /** Called on every PDB refusal (429), e.g. to record an EvictionBlocked event. */
   onRefused?: (pdb: string | undefined, message: string) => void;
+  /**
+   * Waits before retrying a PDB refusal: at most `ms`, less once the PDB allows a disruption again (a
+   * drain passes one that follows the PDB's status by watch). Default: sleeps `ms`.
+   */
+  waitForPdb?: (pdb: string | undefined, ms: number, signal: AbortSignal) => Promise<void>;
   /** For span attributes. */
   cluster?: string;
   now?: () => number;
@@ -123,7 +128,8 @@ async function evictLoop(client: KubeClient, pod: EvictablePod, o: EvictOptions)
           ? { result: 'blocked_by_pdb', attempts: attempt, pdb, message: lastRefusal }
           : { result: 'failed', attempts: attempt, message: lastRefusal };
       }
-      await sleep(wait, signal);
+      if (c.kind === 'pdb' && o.waitForPdb) await o.waitForPdb(pdb, wait, signal);
+      else await sleep(wait, signal);
     }
   }
 }

@@ -101,6 +101,23 @@ describe('evictPod without a server', () => {
     expect(await evictPod(client, pod, o)).toMatchObject(expected);
   });
 
+  it('a PDB refusal waits through waitForPdb (which may end early), other failures sleep', async () => {
+    const refused = status(429, 'refused', [
+      'The disruption budget db needs 1 healthy pods and has 1 currently',
+    ]);
+    const { client, o } = setup([refused, status(503, 'busy'), created]);
+    const waits: Array<[string | undefined, number]> = [];
+    const slept: number[] = [];
+    const r = await evictPod(client, pod, {
+      ...o,
+      waitForPdb: async (pdb, ms) => void waits.push([pdb, ms]),
+      sleep: async (ms) => void slept.push(ms),
+    });
+    expect(r).toEqual({ result: 'evicted', attempts: 3 });
+    expect(waits).toEqual([['db', 1000]]);
+    expect(slept).toEqual([1000]);
+  });
+
   it('an accepted eviction whose pod stays is not_deleted', async () => {
     const { client, o } = setup([created]);
     expect(await evictPod(client, pod, { ...o, waitGone: async () => false })).toEqual({
