@@ -230,7 +230,10 @@ export class Drainer {
       const results = await this.removeAll(work, pods, eff, signal);
       const progress = ['evicted', 'not_found', 'deleted', ...(unreachable ? ['not_deleted'] : [])];
       const failed = results.filter((r) => !progress.includes(r.r.result));
-      report.evicted += results.filter((r) => r.r.result === 'evicted').length;
+      report.evicted += results.filter(
+        // On an unreachable node an accepted eviction is all there is: no kubelet will finish it.
+        (r) => r.r.result === 'evicted' || (unreachable && r.r.result === 'not_deleted'),
+      ).length;
       report.deleted += results.filter((r) => r.r.result === 'deleted').length;
       if (failed.length > 0) {
         report.blocking = failed.map(({ e, r }) => ({

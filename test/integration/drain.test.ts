@@ -358,4 +358,60 @@ describe('drain', () => {
     expect(left.map((p) => p.metadata.name!.replace(/-[a-z0-9]+$/, '-*'))).toEqual(['agent-*']);
     await cordon(target, false);
   });
+
+  it(
+    'an unreachable node: evicted pods that its dead kubelet never removes count as gone after the skip wait',
+    { timeout: 240_000 },
+    async () => {
+      const ns = await testNamespace(api, 'drain-lost');
+      const target = nodes[0]!;
+      for (const name of ['lost-0', 'lost-1']) {
+        await api.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
+          metadata: { name },
+          spec: {
+            nodeName: target,
+            terminationGracePeriodSeconds: 30,
+            containers: [{ name: 'c', image: 'registry.invalid/pause' }],
+          },
+        });
+      }
+      const pods = async () => (await api.ok<{ items: Pod[] }>('GET', `/api/v1/namespaces/${ns}/pods`)).items;
+      await eventually('both pods running', async () => (await pods()).filter(ready).length === 2);
+      await sim.setHeartbeats(target, false);
+      try {
+        // node-monitor-grace-period is 40 s by default.
+        await eventually(
+          'Ready=Unknown',
+          async () => {
+            const n = await api.ok<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
+              'GET',
+              `/api/v1/nodes/${target}`,
+            );
+            return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'Unknown');
+          },
+          150_000,
+          1000,
+        );
+        const report = await listingDrainer.drain(target, {
+          ...base(),
+          policy: MACHINE_DELETION_POLICY,
+          skipWaitForDeleteTimeoutSeconds: 2,
+        });
+        expect(report).toMatchObject({ result: 'succeeded', evicted: 2, blocking: [] });
+        expect(report.passes).toBeGreaterThanOrEqual(2);
+        // Still there, Terminating: only the (dead) kubelet could finish them; the drain did not wait for it.
+        const left = await pods();
+        expect(left).toHaveLength(2);
+        for (const p of left) expect(p.metadata.deletionTimestamp).toBeDefined();
+      } finally {
+        await sim.setHeartbeats(target, true);
+        await cordon(target, false);
+      }
+      await eventually(
+        'the resumed kubelet finishes the deletions',
+        async () => (await pods()).length === 0,
+        60_000,
+      );
+    },
+  );
 });

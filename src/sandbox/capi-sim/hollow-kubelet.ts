@@ -59,6 +59,8 @@ export class HollowKubelet {
   private readonly nodes = new Set<string>();
   /** Nodes whose heartbeats a fault stopped. */
   private readonly silenced = new Set<string>();
+  /** Pods deleted while their node's kubelet was silenced: nothing terminates them until it resumes. */
+  private readonly deferred = new Map<string, PodObject>();
   /** Extra termination delay a fault adds per pod key (ms); Infinity never terminates. */
   slowTermination = new Map<string, number>();
   private readonly terminating = new Map<string, NodeJS.Timeout>();
@@ -85,6 +87,7 @@ export class HollowKubelet {
   removeNode(node: string): void {
     this.nodes.delete(node);
     this.silenced.delete(node);
+    for (const [key, pod] of this.deferred) if (pod.spec.nodeName === node) this.deferred.delete(key);
   }
 
   silence(node: string): void {
@@ -93,6 +96,12 @@ export class HollowKubelet {
 
   resume(node: string): void {
     this.silenced.delete(node);
+    // Back alive, the kubelet finishes the deletions requested while it was gone.
+    for (const [key, pod] of this.deferred) {
+      if (pod.spec.nodeName !== node) continue;
+      this.deferred.delete(key);
+      this.scheduleTermination(pod, key);
+    }
   }
 
   isSilenced(node: string): boolean {
@@ -187,16 +196,22 @@ export class HollowKubelet {
       const t = this.terminating.get(key);
       if (t) clearTimeout(t);
       this.terminating.delete(key);
+      this.deferred.delete(key);
       this.podIps.delete(key);
       return;
     }
     const node = pod.spec.nodeName;
     if (!node || !this.nodes.has(node)) return;
+    // A dead kubelet starts nothing and finishes no deletion (pods on an unreachable node stay
+    // Terminating, as they do for real); it catches up when it resumes.
+    if (this.silenced.has(node)) {
+      if (pod.metadata.deletionTimestamp) this.deferred.set(key, pod);
+      return;
+    }
     if (pod.metadata.deletionTimestamp) {
       this.scheduleTermination(pod, key);
       return;
     }
-    if (this.silenced.has(node)) return; // a dead kubelet starts nothing
     const phase = pod.status?.phase;
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     if ((phase === 'Running' && ready) || phase === 'Succeeded' || phase === 'Failed') return;
