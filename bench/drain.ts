@@ -20,7 +20,7 @@ import { CapiSimulator } from '../src/sandbox/capi-sim/simulator.ts';
 import { startCluster } from '../src/sandbox/cluster.ts';
 import { installCrds } from '../src/sandbox/crds.ts';
 import { RestClient } from '../src/sandbox/rest.ts';
-import { machineDeployment, preparePool } from './support.ts';
+import { machineDeployment, preparePool, waitFor } from './support.ts';
 
 const QPS = Number(process.argv[2] ?? 50);
 const BURST = QPS;
@@ -40,15 +40,6 @@ const podReady = (p: Pod) =>
   !p.metadata.deletionTimestamp &&
   (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 const log = (m: string) => process.stderr.write(`[bench:drain] ${m}\n`);
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const cluster = await startCluster({ name: `bench-drain-${process.pid}`, quiet: true });
 const api = RestClient.fromKubeconfig(cluster.kubeconfigPath);

@@ -7,7 +7,7 @@ import { CapiSimulator } from '../src/sandbox/capi-sim/simulator.ts';
 import { startCluster } from '../src/sandbox/cluster.ts';
 import { installCrds } from '../src/sandbox/crds.ts';
 import { RestClient } from '../src/sandbox/rest.ts';
-import { machineDeployment, preparePool } from './support.ts';
+import { machineDeployment, preparePool, waitFor } from './support.ts';
 
 const sizes = (process.argv[2] ?? '100,1000').split(',').map(Number);
 const holdSeconds = Number(process.argv[3] ?? 60);
@@ -26,15 +26,6 @@ interface Item {
 }
 const ready = (n: Item) =>
   n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const cluster = await startCluster({ name: `bench-sandbox-${process.pid}`, quiet: true });
 const api = RestClient.fromKubeconfig(cluster.kubeconfigPath);

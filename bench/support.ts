@@ -52,3 +52,18 @@ export function machineDeployment(replicas: number) {
     },
   };
 }
+
+/** Polls `fn` until it answers true; throws after `timeoutMs` (default 10 min). */
+export async function waitFor(
+  what: string,
+  fn: () => Promise<boolean>,
+  timeoutMs = 600_000,
+  intervalMs = 500,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
