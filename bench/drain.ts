@@ -75,17 +75,14 @@ try {
   for (const n of spare) await cordon(n, true);
   log('nodes ready; creating workloads');
 
-  const policyVersion = evictionVersion(
-    await discoverGroup(
-      new KubeClient(new HttpsTransport(kubeConfigFrom({ kubeconfig: cluster.kubeconfigPath })), {
-        qps: 50,
-        burst: 50,
-        timeoutMs: 10_000,
-        maxRetries: 3,
-      }),
-      'policy',
-    ),
-  );
+  // One client for the whole benchmark: discovery here, the drain's informers and evictions below.
+  const client = new KubeClient(new HttpsTransport(kubeConfigFrom({ kubeconfig: cluster.kubeconfigPath })), {
+    qps: 400,
+    burst: 400,
+    timeoutMs: 30_000,
+    maxRetries: 5,
+  });
+  const policyVersion = evictionVersion(await discoverGroup(client, 'policy'));
   const policy = `policy/${policyVersion}`;
   const deploy = async (name: string) => {
     await api.ok('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, {
@@ -155,12 +152,6 @@ try {
   log(`one PDB wave: ${waves.join(', ')} ms`);
 
   // The drain.
-  const client = new KubeClient(new HttpsTransport(kubeConfigFrom({ kubeconfig: cluster.kubeconfigPath })), {
-    qps: 400,
-    burst: 400,
-    timeoutMs: 30_000,
-    maxRetries: 5,
-  });
   const informer = new Informer<KubeObject>(client, '/api/v1/pods');
   informer.addIndex('node', (p) => ((p as Pod).spec?.nodeName ? [(p as Pod).spec.nodeName!] : []));
   await informer.run(stop.signal).synced;

@@ -10,6 +10,7 @@ import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { Informer, KubeObject } from '../kube/informer.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { Logger } from '../runtime/log.ts';
+import { KeyedWaiters, sleepFor } from '../runtime/wait.ts';
 import { actionAnnotations, ATTR, inSpan, recordDecision } from '../tracing/spans.ts';
 import { evictPod, type EvictablePod, type EvictResult } from './eviction.ts';
 import {
@@ -82,19 +83,16 @@ type PodObject = KubeObject & PodLike;
 export class Drainer {
   private readonly d: DrainerDeps;
   private readonly inFlight = new Map<string, Promise<DrainReport>>();
-  private readonly waiters = new Map<string, Set<() => void>>();
-  private readonly pdbWaiters = new Map<string, Set<() => void>>();
+  private readonly podWaiters = new KeyedWaiters();
+  private readonly pdbWaiters = new KeyedWaiters();
 
   constructor(d: DrainerDeps) {
     this.d = d;
     // Deletion waits follow the informer (watch, don't poll): a pod is gone on DELETED or a new UID.
-    d.pods.onChange((_type, obj) => {
-      const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-      for (const w of this.waiters.get(key) ?? []) w();
-    });
-    d.pdbs?.onChange((_type, obj) => {
-      for (const w of [...(this.pdbWaiters.get(`${obj.metadata.namespace}/${obj.metadata.name}`) ?? [])]) w();
-    });
+    d.pods.onChange((_type, obj) => this.podWaiters.notify(`${obj.metadata.namespace}/${obj.metadata.name}`));
+    d.pdbs?.onChange((_type, obj) =>
+      this.pdbWaiters.notify(`${obj.metadata.namespace}/${obj.metadata.name}`),
+    );
   }
 
   /** Drains `node`; concurrent calls for the same node share one drain (and its options). */
@@ -318,27 +316,7 @@ export class Drainer {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const gone = () => this.d.pods.get(key)?.metadata.uid !== pod.metadata.uid;
     if (gone()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const set = this.waiters.get(key) ?? new Set();
-      this.waiters.set(key, set);
-      const finish = (v: boolean) => {
-        set.delete(check);
-        if (set.size === 0) this.waiters.delete(key);
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      };
-      const check = () => {
-        if (gone()) finish(true);
-      };
-      const onAbort = () => finish(false);
-      const timer = setTimeout(
-        () => finish(gone()),
-        Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
-      );
-      set.add(check);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.podWaiters.wait(key, gone, deadline - Date.now(), signal);
   }
 
   /** CAPI's test: the node's Ready condition is Unknown (its kubelet stopped reporting). */
@@ -370,39 +348,16 @@ export class Drainer {
   }
 
   /** Resolves after `ms`, or earlier once the PDB's status allows a disruption (seen by watch). */
-  private waitForPdb(
-    namespace: string,
-    pdb: string | undefined,
-    ms: number,
-    signal: AbortSignal,
-  ): Promise<void> {
+  private async waitForPdb(namespace: string, pdb: string | undefined, ms: number, signal: AbortSignal) {
     const inf = this.d.pdbs;
-    if (!inf || !pdb) return new Promise((r) => setTimeout(r, ms));
+    if (!inf || !pdb) return sleepFor(ms, signal);
     const key = `${namespace}/${pdb}`;
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', finish);
-        const set = this.pdbWaiters.get(key);
-        set?.delete(check);
-        if (set?.size === 0) this.pdbWaiters.delete(key);
-        resolve();
-      };
-      // The refusal came from the apiserver just now; only a change seen after it counts.
-      const check = () => {
-        const allowed = (inf.get(key) as { status?: { disruptionsAllowed?: number } } | undefined)?.status
-          ?.disruptionsAllowed;
-        if ((allowed ?? 0) > 0) finish();
-      };
-      const timer = setTimeout(finish, ms);
-      signal.addEventListener('abort', finish, { once: true });
-      const set = this.pdbWaiters.get(key) ?? new Set();
-      set.add(check);
-      this.pdbWaiters.set(key, set);
-    });
+    // Not checked before waiting: the refusal came from the apiserver just now, so only a change seen
+    // after it counts.
+    const allows = () =>
+      ((inf.get(key) as { status?: { disruptionsAllowed?: number } } | undefined)?.status
+        ?.disruptionsAllowed ?? 0) > 0;
+    await this.pdbWaiters.wait(key, allows, ms, signal);
   }
 
   private async pdbs(): Promise<PdbLike[]> {

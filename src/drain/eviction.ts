@@ -6,6 +6,7 @@
 import type { KubeClient } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
 import { TransportError } from '../kube/transport.ts';
+import { sleepFor } from '../runtime/wait.ts';
 import { ATTR, inSpan, recordDecision } from '../tracing/spans.ts';
 
 export interface EvictablePod {
@@ -83,7 +84,7 @@ export async function evictPod(client: KubeClient, pod: EvictablePod, o: EvictOp
 
 async function evictLoop(client: KubeClient, pod: EvictablePod, o: EvictOptions): Promise<EvictResult> {
   const now = o.now ?? Date.now;
-  const sleep = o.sleep ?? abortableSleep;
+  const sleep = o.sleep ?? sleepFor;
   const signal = o.signal ?? new AbortController().signal;
   const { name, namespace, uid } = pod.metadata;
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/eviction`;
@@ -171,18 +172,6 @@ export function gracePeriod(
   return Math.min(pod.spec?.terminationGracePeriodSeconds ?? 30, o.maxGracePeriodSeconds);
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** Polls until the pod with that UID is gone (404 or another UID), kubectl's way; drains use informers. */
 export async function pollUntilGone(
   client: KubeClient,
@@ -196,6 +185,6 @@ export async function pollUntilGone(
     const cur = await client.getOrNull<{ metadata: { uid: string } }>(path);
     if (!cur || cur.metadata.uid !== pod.metadata.uid) return true;
     if (signal.aborted || Date.now() >= deadline) return false;
-    await abortableSleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())), signal);
+    await sleepFor(Math.min(intervalMs, Math.max(0, deadline - Date.now())), signal);
   }
 }

@@ -1,6 +1,7 @@
 // A list+watch cache that never stops silently (client-node's informer gives up on errors other than
 // 410): it relists on 410 Gone, restarts any failed watch with backoff, and re-watches from the last
 // resourceVersion when a watch simply ends, so steady state makes no LIST calls. Typed, with indexes.
+import { sleepFor } from '../runtime/wait.ts';
 import type { KubeClient } from './client.ts';
 
 export interface ObjectMeta {
@@ -255,18 +256,4 @@ function safeIndex<T>(fn: IndexFunc<T>, obj: T): readonly string[] {
   } catch {
     return [];
   }
-}
-
-/** Sleeps, but wakes at once when signal aborts (so stopping never waits out a backoff). */
-function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    t.unref();
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
