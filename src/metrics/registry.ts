@@ -36,6 +36,8 @@ export interface Metrics {
   evictedPods: Counter<'cluster' | 'result'>;
   drainSeconds: Histogram<'cluster' | 'result'>;
   machinesDeleted: Counter<GroupLabels | 'reason'>;
+  deleteOperations: Counter<GroupLabels | 'outcome'>;
+  replicaConflicts: Counter<'cluster' | 'kind'>;
   // ---- health checking and remediation ----
   remediations: Counter<'cluster' | 'phase' | 'result'>;
   unhealthyMachines: Gauge<'cluster' | 'machine_health_check'>;
@@ -178,6 +180,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       'machines_deleted_total',
       'Machines this service deleted, by node group and reason (scale_down, remediation).',
       groupReason,
+    ),
+    deleteOperations: counter(
+      'delete_operations_total',
+      'Ended runs of the atomic delete protocol, by node group and outcome (deleted, replaced, rolled_back, refused, in_progress).',
+      ['cluster', 'node_group', 'outcome'],
+    ),
+    replicaConflicts: counter(
+      'replicas_conflicts_total',
+      'Writes of the delete protocol that met another writer: kind="conflict" (409, retried from a fresh read) or "foreign_write" (spec.replicas set by someone else; their value stands).',
+      ['cluster', 'kind'],
     ),
 
     remediations: counter(

@@ -5,6 +5,7 @@ import type { RestClient } from '../rest.ts';
 import type { Informer, KubeObject } from '../../kube/informer.ts';
 import type { HollowKubelet, NodeObject, PodObject } from './hollow-kubelet.ts';
 import type { WorkQueue } from '../../runtime/queue.ts';
+import type { LaggedCache } from './lagged-cache.ts';
 
 export const INFRA_GROUP = 'infrastructure.sandbox.capi-autopilot.io';
 export const INFRA_VERSION = 'v1alpha1';
@@ -52,7 +53,8 @@ export interface Caches {
   clusters: Informer<KubeObject>;
   machineDeployments: Informer<KubeObject>;
   machineSets: Informer<KubeObject>;
-  machines: Informer<KubeObject>;
+  /** Every controller's view of Machines; it can be made to trail the watch (fault injection). */
+  machines: LaggedCache<KubeObject>;
   infraTemplates: Informer<InfraTemplate>;
   infraMachines: Informer<InfraMachine>;
   nodes: Informer<NodeObject>;

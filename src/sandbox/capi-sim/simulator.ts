@@ -25,6 +25,7 @@ import { reconcileMachine } from './machine.ts';
 import { reconcileMachineDeployment } from './machinedeployment.ts';
 import { reconcileMachineSet } from './machineset.ts';
 import { HOLLOW_NODE_LABEL } from './node-template.ts';
+import { LaggedCache, type CacheView } from './lagged-cache.ts';
 import { WorkQueue } from '../../runtime/queue.ts';
 
 export interface SimulatorConfig extends Partial<SimOptions> {
@@ -111,7 +112,9 @@ export class CapiSimulator {
       queue.add(`md:${objectKey(o)}`),
     );
     caches.machineSets = cache(mgmtReads, capiPath(version, 'machinesets'), (o) => sim.machineSetChanged(o));
-    caches.machines = cache(mgmtReads, capiPath(version, 'machines'), (o) => sim.machineChanged(o));
+    const machineInformer = cache(mgmtReads, capiPath(version, 'machines'), () => {});
+    caches.machines = new LaggedCache(machineInformer);
+    caches.machines.onChange((_type, o) => sim.machineChanged(o));
     caches.infraTemplates = cache<InfraTemplate>(mgmtReads, infraPath('sandboxmachinetemplates'), (o) =>
       queue.add(`tmpl:${objectKey(o)}`),
     );
@@ -129,7 +132,11 @@ export class CapiSimulator {
       (o) => queue.add(`pod:${objectKey(o)}`),
     );
     // Reconcile nothing before every cache has listed once: acting on a partial view creates duplicates.
-    const runs = Object.values(caches).map((c: Informer<KubeObject>) => c.run(sim.abort.signal));
+    const informers: Informer<KubeObject>[] = [
+      ...Object.values(caches).filter((c): c is Informer<KubeObject> => c instanceof Informer),
+      machineInformer,
+    ];
+    const runs = informers.map((c) => c.run(sim.abort.signal));
     sim.loops.push(...runs.map((r) => r.done));
     await Promise.all(runs.map((r) => r.synced));
     for (const n of caches.nodes.list()) {
@@ -150,6 +157,7 @@ export class CapiSimulator {
   /** Stops everything at once without tidying up, exactly like a crash; the API objects are the state. */
   async stop(): Promise<void> {
     this.abort.abort();
+    this.ctx.caches.machines.stop();
     this.ctx.kubelet.stop();
     // Requests already on the wire settle (a crashed process's last request may still land); nothing new is sent.
     await this.ctx.queue.stop();
@@ -245,6 +253,11 @@ export class CapiSimulator {
 
   // ---- fault injection: small typed wrappers over the fault annotations and status writes ----
 
+  /** Makes every controller see Machine changes `ms` late (0: at once), as a trailing watch would. */
+  setMachineWatchLag(ms: number): void {
+    this.ctx.caches.machines.setLag(ms);
+  }
+
   /** Stops (or resumes) a node's heartbeats; the real node lifecycle controller then marks it Unknown. */
   async setHeartbeats(node: string, on: boolean): Promise<void> {
     await this.ctx.workload.mergePatch(`/api/v1/nodes/${node}`, {
@@ -302,7 +315,7 @@ export class CapiSimulator {
   }
 }
 
-function prefixOf(cache: Informer<KubeObject>): string {
+function prefixOf(cache: CacheView<KubeObject>): string {
   if (cache.path.includes('/machinedeployments')) return 'md';
   if (cache.path.includes('/machinesets')) return 'ms';
   return 'm';
