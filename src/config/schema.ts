@@ -303,6 +303,11 @@ const Drain = z
       description:
         'Longest drain of one node; "0": no limit (kubectl --timeout and CAPI nodeDrainTimeout default).',
     }),
+    volumeDetachTimeout: duration().prefault('5m').meta({
+      kind: 'duration',
+      description:
+        "After a drain, longest wait for the node's volumes to detach before the Machine is handed to CAPI for deletion (a Machine's own nodeVolumeDetachTimeout wins; \"0\": no limit, CAPI's default). On timeout the deletion goes on, as in CAPI.",
+    }),
     deleteEmptyDirData: z.boolean().default(true).meta({
       description: 'Evict pods with emptyDir volumes, losing that data (kubectl --delete-emptydir-data).',
     }),

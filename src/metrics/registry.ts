@@ -35,6 +35,7 @@ export interface Metrics {
   // ---- drain and deletion ----
   evictedPods: Counter<'cluster' | 'result'>;
   drainSeconds: Histogram<'cluster' | 'result'>;
+  volumeDetachSeconds: Histogram<'cluster' | 'result'>;
   machinesDeleted: Counter<GroupLabels | 'reason'>;
   deleteOperations: Counter<GroupLabels | 'outcome'>;
   replicaConflicts: Counter<'cluster' | 'kind'>;
@@ -175,6 +176,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       'Time from cordon to the end of a drain, by result (succeeded, timed_out, failed, aborted).',
       ['cluster', 'result'],
       [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+    ),
+    volumeDetachSeconds: histogram(
+      'volume_detach_duration_seconds',
+      "Wait after a drain for the node's volumes to detach, by result (detached, timed_out, skipped_unreachable, node_gone, aborted).",
+      ['cluster', 'result'],
+      [1, 5, 15, 30, 60, 120, 300, 600],
     ),
     machinesDeleted: counter(
       'machines_deleted_total',

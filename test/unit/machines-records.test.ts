@@ -1,0 +1,410 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyDecrement,
+  FOREIGN_WRITE_REASON,
+  formatLedger,
+  formatMark,
+  LEDGER_ANNOTATION,
+  ledgerOf,
+  markOf,
+  OPERATION_ANNOTATION,
+  parseLedger,
+  parseMark,
+  pendingCount,
+  prune,
+  RecordError,
+  register,
+  skip,
+  type Ledger,
+  type LedgerEntry,
+  type OperationMark,
+} from '../../src/machines/records.ts';
+
+const AT = '2026-01-01T00:00:00Z';
+const LATER = '2026-01-01T00:05:00Z';
+
+function mark(o: Partial<OperationMark> = {}): OperationMark {
+  return {
+    id: 'op0001',
+    purpose: 'scale-down',
+    group: 'MachineDeployment/md-0',
+    holder: 'autopilot-7c9f',
+    at: AT,
+    ...o,
+  };
+}
+
+/** The mark as a plain JSON object, so a test can break one field. */
+const markJson = (o: Record<string, unknown> = {}, drop: string[] = []): string => {
+  const base: Record<string, unknown> = { ...mark(), ...o };
+  for (const k of drop) delete base[k];
+  return JSON.stringify(base);
+};
+
+const pending = (machine: string, at = AT): LedgerEntry => ({
+  machine,
+  uid: `uid-${machine}`,
+  state: 'pending',
+  at,
+});
+const applied = (machine: string, to: number, generation: number): LedgerEntry => ({
+  machine,
+  uid: `uid-${machine}`,
+  state: 'applied',
+  to,
+  generation,
+  at: AT,
+});
+const skipped = (machine: string, reason: string): LedgerEntry => ({
+  machine,
+  uid: `uid-${machine}`,
+  state: 'skipped',
+  reason,
+  at: AT,
+});
+
+const ledger = (replicas: number, ops: Record<string, LedgerEntry> = {}): Ledger => ({ replicas, ops });
+
+/** Runs fn, expects a RecordError and returns its message. */
+function recordError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(RecordError);
+    expect((e as Error).name).toBe('RecordError');
+    return (e as Error).message;
+  }
+  throw new Error('expected a RecordError, nothing was thrown');
+}
+
+describe('operation mark: format and parse', () => {
+  it.each<[string, OperationMark]>([
+    ['scale-down on a MachineDeployment', mark()],
+    ['remediation on a MachineSet', mark({ purpose: 'remediation', group: 'MachineSet/ms-1.a' })],
+    ['32-character id', mark({ id: 'a'.repeat(32) })],
+    ['fractional seconds and an offset', mark({ at: '2026-01-01T01:02:03.456+02:00' })],
+    ['one-character group name', mark({ group: 'MachineSet/a' })],
+    ['empty holder', mark({ holder: '' })],
+  ])('round trip: %s', (_name, m) => {
+    expect(parseMark(formatMark(m))).toEqual(m);
+  });
+
+  it('formats only the known fields, in a stable order', () => {
+    const withExtra = { ...mark(), extra: 'x' } as OperationMark;
+    expect(JSON.parse(formatMark(withExtra))).toEqual(mark());
+    expect(formatMark(mark())).toBe(formatMark({ ...mark() }));
+  });
+
+  it('ignores unknown fields when parsing', () => {
+    expect(parseMark(markJson({ future: 1 }))).toEqual(mark());
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['not JSON', '{id: op0001', /not JSON/],
+    ['empty string', '', /not JSON/],
+    ['an array', '[]', /JSON object/],
+    ['null', 'null', /JSON object/],
+    ['a string', '"op0001"', /JSON object/],
+    ['missing id', markJson({}, ['id']), /"id"/],
+    ['id not a string', markJson({ id: 123456 }), /"id"/],
+    ['id with uppercase', markJson({ id: 'Op0001' }), /"id"/],
+    ['id too short', markJson({ id: 'op001' }), /"id"/],
+    ['id too long', markJson({ id: 'a'.repeat(33) }), /"id"/],
+    ['id with a dash', markJson({ id: 'op-0001' }), /"id"/],
+    ['missing purpose', markJson({}, ['purpose']), /"purpose"/],
+    ['unknown purpose', markJson({ purpose: 'upgrade' }), /purpose "upgrade"/],
+    ['missing group', markJson({}, ['group']), /"group"/],
+    ['group of another kind', markJson({ group: 'Deployment/x' }), /"group"/],
+    ['group name with uppercase', markJson({ group: 'MachineSet/UPPER' }), /"group"/],
+    ['group without a name', markJson({ group: 'MachineSet/' }), /"group"/],
+    ['group name ending in a dash', markJson({ group: 'MachineSet/ms-' }), /"group"/],
+    ['missing holder', markJson({}, ['holder']), /"holder"/],
+    ['holder not a string', markJson({ holder: 7 }), /"holder"/],
+    ['missing at', markJson({}, ['at']), /"at"/],
+    ['at as a date only', markJson({ at: '2026-01-01' }), /"at"/],
+    ['at without a zone', markJson({ at: '2026-01-01T00:00:00' }), /"at"/],
+    ['at with a space', markJson({ at: '2026-01-01 00:00:00Z' }), /"at"/],
+    ['at as epoch milliseconds', markJson({ at: 1767225600000 }), /"at"/],
+  ])('rejects %s, naming the annotation and the field', (_name, raw, field) => {
+    const msg = recordError(() => parseMark(raw));
+    expect(msg).toContain(OPERATION_ANNOTATION);
+    expect(msg).toMatch(field);
+  });
+});
+
+describe('replicas ledger: format and parse', () => {
+  it.each<[string, Ledger]>([
+    ['no operations', ledger(0)],
+    ['one pending', ledger(3, { op0001: pending('m-a') })],
+    [
+      'every state',
+      ledger(4, {
+        op0001: applied('m-a', 4, 7),
+        op0002: pending('m-b'),
+        op0003: skipped('m-c', FOREIGN_WRITE_REASON),
+      }),
+    ],
+    ['applied down to zero at generation 0', ledger(0, { op0001: applied('m-a', 0, 0) })],
+    ['pending with a reason', ledger(2, { abcdef: { ...pending('m-x'), reason: 'note' } })],
+  ])('round trip: %s', (_name, l) => {
+    expect(parseLedger(formatLedger(l))).toEqual(l);
+  });
+
+  it('ignores unknown fields when parsing', () => {
+    const raw = JSON.stringify({ replicas: 2, ops: { op0001: { ...pending('m-a'), extra: 1 } }, v: 2 });
+    expect(parseLedger(raw)).toEqual(ledger(2, { op0001: pending('m-a') }));
+  });
+
+  const raw = (o: Record<string, unknown>) => JSON.stringify(o);
+  const entry = (o: Record<string, unknown> = {}, drop: string[] = []) => {
+    const e: Record<string, unknown> = { ...pending('m-a'), ...o };
+    for (const k of drop) delete e[k];
+    return e;
+  };
+  const withOp = (e: unknown, id = 'op0001') => raw({ replicas: 3, ops: { [id]: e } });
+
+  it.each<[string, string, RegExp]>([
+    ['not JSON', 'replicas=3', /not JSON/],
+    ['an array', '[1,2]', /JSON object/],
+    ['missing replicas', raw({ ops: {} }), /"replicas"/],
+    ['negative replicas', raw({ replicas: -1, ops: {} }), /"replicas".*>= 0/],
+    ['non-integer replicas', raw({ replicas: 1.5, ops: {} }), /"replicas".*integer/],
+    ['replicas as a string', raw({ replicas: '3', ops: {} }), /"replicas"/],
+    ['missing ops', raw({ replicas: 3 }), /"ops"/],
+    ['ops as an array', raw({ replicas: 3, ops: [] }), /"ops".*object/],
+    ['ops as null', raw({ replicas: 3, ops: null }), /"ops".*object/],
+    ['ops as a string', raw({ replicas: 3, ops: 'none' }), /"ops".*object/],
+    ['op id with uppercase', withOp(entry(), 'OP0001'), /operation id "OP0001"/],
+    ['op id too short', withOp(entry(), 'op01'), /operation id "op01"/],
+    ['op entry not an object', withOp('pending'), /ops\.op0001.*object/],
+    ['op entry null', withOp(null), /ops\.op0001.*object/],
+    ['unknown state', withOp(entry({ state: 'done' })), /ops\.op0001.*state "done"/],
+    ['missing state', withOp(entry({}, ['state'])), /ops\.op0001.*"state"/],
+    ['missing machine', withOp(entry({}, ['machine'])), /ops\.op0001.*"machine"/],
+    ['missing uid', withOp(entry({}, ['uid'])), /ops\.op0001.*"uid"/],
+    ['missing at', withOp(entry({}, ['at'])), /ops\.op0001.*"at"/],
+    ['reason not a string', withOp(entry({ reason: 5 })), /ops\.op0001.*"reason"/],
+    ['applied without to', withOp(entry({ state: 'applied', generation: 3 })), /ops\.op0001.*"to"/],
+    ['applied without generation', withOp(entry({ state: 'applied', to: 2 })), /ops\.op0001.*"generation"/],
+    ['applied with a negative to', withOp(entry({ state: 'applied', to: -1, generation: 3 })), /"to"/],
+    [
+      'applied with a fractional generation',
+      withOp(entry({ state: 'applied', to: 2, generation: 2.5 })),
+      /"generation"/,
+    ],
+  ])('rejects %s, naming the annotation and the field', (_name, text, field) => {
+    const msg = recordError(() => parseLedger(text));
+    expect(msg).toContain(LEDGER_ANNOTATION);
+    expect(msg).toMatch(field);
+  });
+});
+
+describe('ledgerOf and markOf', () => {
+  const l = ledger(3, { op0001: pending('m-a') });
+
+  it.each<[string, Record<string, string>, ReturnType<typeof ledgerOf>]>([
+    ['absent', {}, {}],
+    ['absent, other annotations only', { [OPERATION_ANNOTATION]: formatMark(mark()) }, {}],
+    ['present', { [LEDGER_ANNOTATION]: formatLedger(l) }, { ledger: l }],
+  ])('ledgerOf: %s', (_name, annotations, expected) => {
+    expect(ledgerOf(annotations)).toEqual(expected);
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['not JSON', '{', /not JSON/],
+    ['empty', '', /not JSON/],
+    ['bad replicas', JSON.stringify({ replicas: -2, ops: {} }), /"replicas"/],
+  ])('ledgerOf: malformed (%s) gives an error and no ledger', (_name, text, msg) => {
+    const r = ledgerOf({ [LEDGER_ANNOTATION]: text });
+    expect(r.ledger).toBeUndefined();
+    expect(r.error).toContain(LEDGER_ANNOTATION);
+    expect(r.error).toMatch(msg);
+  });
+
+  it.each<[string, Record<string, string>, ReturnType<typeof markOf>]>([
+    ['absent', {}, {}],
+    ['absent, other annotations only', { [LEDGER_ANNOTATION]: formatLedger(l) }, {}],
+    ['present', { [OPERATION_ANNOTATION]: formatMark(mark()) }, { mark: mark() }],
+  ])('markOf: %s', (_name, annotations, expected) => {
+    expect(markOf(annotations)).toEqual(expected);
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['not JSON', 'op0001', /not JSON/],
+    ['empty', '', /not JSON/],
+    ['bad id', markJson({ id: 'X' }), /"id"/],
+  ])('markOf: malformed (%s) gives an error and no mark', (_name, text, msg) => {
+    const r = markOf({ [OPERATION_ANNOTATION]: text });
+    expect(r.mark).toBeUndefined();
+    expect(r.error).toContain(OPERATION_ANNOTATION);
+    expect(r.error).toMatch(msg);
+  });
+});
+
+describe('register', () => {
+  const m = { name: 'm-new', uid: 'uid-m-new' };
+  const newEntry: LedgerEntry = { machine: 'm-new', uid: 'uid-m-new', state: 'pending', at: LATER };
+
+  it.each<[number]>([[0], [1], [5]])('without a ledger: the baseline is spec.replicas %i', (spec) => {
+    expect(register(undefined, spec, 'op0009', m, LATER)).toEqual({
+      ledger: { replicas: spec, ops: { op0009: newEntry } },
+      rebased: [],
+    });
+  });
+
+  it.each<[string, Ledger]>([
+    ['an empty ledger', ledger(3)],
+    ['a ledger with a pending op', ledger(3, { op0001: pending('m-a') })],
+    [
+      'a ledger with every state',
+      ledger(3, { op0001: pending('m-a'), op0002: applied('m-b', 3, 4), op0003: skipped('m-c', 'x') }),
+    ],
+  ])('spec.replicas equals the ledger (%s): no rebase, the op is added pending', (_name, before) => {
+    const snapshot = structuredClone(before);
+    const r = register(before, 3, 'op0009', m, LATER);
+    expect(r.rebased).toEqual([]);
+    expect(r.ledger).toEqual({ replicas: 3, ops: { ...before.ops, op0009: newEntry } });
+    expect(before).toEqual(snapshot); // the input is not mutated
+  });
+
+  it.each<[string, number, number]>([
+    ['spec raised by another writer', 3, 5],
+    ['spec lowered by another writer', 3, 1],
+    ['spec set to zero', 2, 0],
+  ])('%s: every pending op is skipped and the baseline moves', (_name, was, spec) => {
+    const before = ledger(was, {
+      op0001: pending('m-a'),
+      op0002: applied('m-b', was, 4),
+      op0003: pending('m-c'),
+      op0004: skipped('m-d', 'earlier'),
+    });
+    const snapshot = structuredClone(before);
+    const r = register(before, spec, 'op0009', m, LATER);
+    expect(r.rebased.sort()).toEqual(['op0001', 'op0003']);
+    expect(r.ledger.replicas).toBe(spec);
+    expect(r.ledger.ops).toEqual({
+      op0001: { ...pending('m-a'), state: 'skipped', reason: FOREIGN_WRITE_REASON, at: LATER },
+      op0002: applied('m-b', was, 4),
+      op0003: { ...pending('m-c'), state: 'skipped', reason: FOREIGN_WRITE_REASON, at: LATER },
+      op0004: skipped('m-d', 'earlier'),
+      op0009: newEntry,
+    });
+    expect(pendingCount(r.ledger)).toBe(1);
+    expect(before).toEqual(snapshot);
+  });
+
+  it('rebase with nothing pending moves the baseline and reports nothing', () => {
+    const r = register(ledger(4, { op0002: applied('m-b', 4, 2) }), 6, 'op0009', m, LATER);
+    expect(r.rebased).toEqual([]);
+    expect(r.ledger).toEqual({ replicas: 6, ops: { op0002: applied('m-b', 4, 2), op0009: newEntry } });
+  });
+
+  it('the reason names the foreign write', () => {
+    expect(FOREIGN_WRITE_REASON).toMatch(/another writer/);
+  });
+});
+
+describe('applyDecrement', () => {
+  const before = ledger(3, { op0001: pending('m-a'), op0002: pending('m-b'), op0003: applied('m-c', 3, 2) });
+
+  it.each<[string, number, number]>([
+    ['3 -> 2', 2, 5],
+    ['to zero', 0, 1],
+  ])('records the decrement (%s) and moves the baseline', (_name, to, generation) => {
+    const snapshot = structuredClone(before);
+    const l = applyDecrement(before, 'op0001', to, generation, LATER);
+    expect(l).toEqual({
+      replicas: to,
+      ops: {
+        ...before.ops,
+        op0001: { ...pending('m-a'), state: 'applied', to, generation, at: LATER },
+      },
+    });
+    expect(pendingCount(l)).toBe(1);
+    expect(before).toEqual(snapshot);
+  });
+
+  it('the result survives a format/parse round trip', () => {
+    const l = applyDecrement(before, 'op0002', 2, 9, LATER);
+    expect(parseLedger(formatLedger(l))).toEqual(l);
+  });
+
+  it.each<[string, Ledger, string]>([
+    ['absent', before, 'op0404'],
+    ['already applied', before, 'op0003'],
+    ['skipped', ledger(3, { op0001: skipped('m-a', 'r') }), 'op0001'],
+    ['empty ledger', ledger(3), 'op0001'],
+  ])('throws a RecordError when the op is %s', (_name, l, id) => {
+    expect(recordError(() => applyDecrement(l, id, 2, 3, LATER))).toMatch(new RegExp(`${id}.*not pending`));
+  });
+});
+
+describe('skip', () => {
+  const before = ledger(3, { op0001: pending('m-a'), op0002: applied('m-b', 3, 2) });
+
+  it('marks the op skipped with its reason and leaves replicas alone', () => {
+    const snapshot = structuredClone(before);
+    const l = skip(before, 'op0001', 'Machine is gone', LATER);
+    expect(l).toEqual({
+      replicas: 3,
+      ops: {
+        ...before.ops,
+        op0001: { ...pending('m-a'), state: 'skipped', reason: 'Machine is gone', at: LATER },
+      },
+    });
+    expect(pendingCount(l)).toBe(0);
+    expect(before).toEqual(snapshot);
+  });
+
+  it.each<[string, Ledger, string]>([
+    ['absent', before, 'op0404'],
+    ['applied', before, 'op0002'],
+    ['already skipped', ledger(3, { op0001: skipped('m-a', 'r') }), 'op0001'],
+  ])('throws a RecordError when the op is %s', (_name, l, id) => {
+    expect(recordError(() => skip(l, id, 'why', LATER))).toMatch(new RegExp(`${id}.*not pending`));
+  });
+});
+
+describe('prune', () => {
+  it.each<[string, Ledger, string, Ledger | undefined]>([
+    [
+      'removes one op of several',
+      ledger(2, { op0001: pending('m-a'), op0002: applied('m-b', 2, 3) }),
+      'op0001',
+      ledger(2, { op0002: applied('m-b', 2, 3) }),
+    ],
+    ['the last op: no ledger left', ledger(2, { op0001: applied('m-a', 2, 3) }), 'op0001', undefined],
+    [
+      'an absent op: unchanged',
+      ledger(2, { op0001: pending('m-a') }),
+      'op0404',
+      ledger(2, { op0001: pending('m-a') }),
+    ],
+    ['an empty ledger: no ledger left', ledger(2), 'op0001', undefined],
+  ])('%s', (_name, l, id, expected) => {
+    const snapshot = structuredClone(l);
+    expect(prune(l, id)).toEqual(expected);
+    expect(l).toEqual(snapshot);
+  });
+});
+
+describe('pendingCount', () => {
+  it.each<[string, Ledger | undefined, number]>([
+    ['no ledger', undefined, 0],
+    ['empty ledger', ledger(3), 0],
+    ['one pending', ledger(3, { op0001: pending('m-a') }), 1],
+    [
+      'mixed states',
+      ledger(3, {
+        op0001: pending('m-a'),
+        op0002: applied('m-b', 3, 1),
+        op0003: skipped('m-c', 'r'),
+        op0004: pending('m-d'),
+      }),
+      2,
+    ],
+    ['only applied and skipped', ledger(3, { op0002: applied('m-b', 3, 1), op0003: skipped('m-c', 'r') }), 0],
+  ])('%s', (_name, l, n) => {
+    expect(pendingCount(l)).toBe(n);
+  });
+});
