@@ -57,6 +57,11 @@ export interface DeleterDeps {
   wake?: KeyedWaiters;
   /** Test hook: runs before each step; a throw there is a crash between two steps. */
   beforeStep?: (opId: string, step: Step) => void | Promise<void>;
+  /**
+   * Test only: a deliberately broken protocol that decrements right after the delete and releases at
+   * once, without CAPI's evidence or the MachineSet's observation. The fault suite must catch it.
+   */
+  brokenForTests?: boolean;
 }
 
 export interface DeleteRequest {
@@ -146,7 +151,14 @@ export class MachineDeleter {
   /** Step 1: reserve the decrement on the group's ledger, after checking group and Machine on fresh reads. */
   private async register(t: OpTarget): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const s = await readSnapshot(this.d.client, this.d.version, t, 'run', { drained: false });
+      let s: Snapshot;
+      try {
+        s = await readSnapshot(this.d.client, this.d.version, t, 'run', { drained: false });
+      } catch (e) {
+        if (!this.retryable(e, attempt))
+          return `could not read ${groupKey(t.group)}: ${(e as Error).message}`;
+        continue;
+      }
       if (!s.group) return `${groupKey(t.group)} not found`;
       if (!s.machine) return `Machine ${t.namespace}/${t.machine} not found`;
       const min = minSizeOf(s.group.meta.annotations);
@@ -195,7 +207,7 @@ export class MachineDeleter {
     untilDone = true,
   ): Promise<OpResult> {
     const steps: string[] = [];
-    const progress: { drained: boolean; abandoned?: string } = { drained: false };
+    const progress: { drained: boolean; claimed?: boolean; abandoned?: string } = { drained: false };
     let lastEntry: string | undefined;
     let errors = 0;
     const signal = r.signal ?? new AbortController().signal;
@@ -208,6 +220,10 @@ export class MachineDeleter {
           return this.end(span, t, steps, 'in-progress', (e as Error).message);
         await sleepFor(this.d.pollMs, signal);
         continue;
+      }
+      if (this.d.brokenForTests && s.view.machine?.deleting) {
+        s.view.machine.phase = 'Deleting';
+        s.view.group.decrementObserved = true;
       }
       if (signal.aborted && !progress.abandoned) {
         // Before the point of no return an abort undoes the claim; after it, recovery finishes the job.
@@ -244,6 +260,7 @@ export class MachineDeleter {
           continue;
         }
         await this.act(t, s, step);
+        if (step.kind === 'claim') progress.claimed = true;
         errors = 0;
       } catch (e) {
         if (e instanceof CrashError) throw e;

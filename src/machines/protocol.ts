@@ -59,6 +59,8 @@ export interface OpView {
   group: GroupView;
   /** run mode: the caller's drain finished successfully. */
   drained: boolean;
+  /** run mode: this run claimed the Machine once; a mark that disappeared was removed by someone else. */
+  claimed?: boolean;
   /** run mode: the caller gave up (drain failed, aborted). */
   abandoned?: string;
 }
@@ -110,7 +112,10 @@ export function decide(v: OpView): Step {
     if (v.abandoned) return { kind: 'rollback', reason: v.abandoned };
     if (m.foreignMark) return { kind: 'rollback', reason: `claimed by ${m.foreignMark}` };
     if (m.ineligible) return { kind: 'rollback', reason: m.ineligible };
-    if (!m.marked) return { kind: 'claim' };
+    if (!m.marked)
+      return v.claimed
+        ? { kind: 'rollback', reason: 'the claim was removed by someone else' }
+        : { kind: 'claim' };
     if (!v.drained) return { kind: 'drain' };
     if (g.paused) return { kind: 'wait', for: 'unpaused' };
     return { kind: 'delete' };

@@ -84,7 +84,7 @@ export async function readSnapshot(
   version: CapiVersion,
   t: OpTarget,
   mode: Mode,
-  progress: { drained: boolean; abandoned?: string },
+  progress: { drained: boolean; claimed?: boolean; abandoned?: string },
 ): Promise<Snapshot> {
   const rawMachine = await client.getOrNull(capiObjectPath(version, 'machines', t.namespace, t.machine));
   let machine = rawMachine ? (fromObject(rawMachine) as Machine) : undefined;
@@ -115,6 +115,7 @@ export async function readSnapshot(
   const view: OpView = {
     mode,
     drained: progress.drained,
+    ...(progress.claimed ? { claimed: true } : {}),
     ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
     group: {
       specReplicas: group?.replicas,

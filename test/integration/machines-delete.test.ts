@@ -9,7 +9,7 @@ import type { Step } from '../../src/machines/protocol.ts';
 import { ensureBinaries } from '../../src/sandbox/binaries.ts';
 import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
 import { startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi, eventually } from './support/kube.ts';
+import { clusterApi } from './support/kube.ts';
 import { Groups } from './support/machines.ts';
 
 const run = promisify(execFile);

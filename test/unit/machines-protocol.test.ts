@@ -41,6 +41,12 @@ const deleting = (o: Partial<MachineView> = {}) =>
 describe('before the deletion: claim, drain, delete, or undo', () => {
   it.each<[string, OpView, Step['kind'], RegExp?]>([
     ['registered: claim the machine', view(), 'claim'],
+    [
+      'our claim vanished (a new leader rolled it back): do not claim again',
+      view({ claimed: true }),
+      'rollback',
+      /removed by someone else/,
+    ],
     ['claimed: drain', view({ machine: claimed }), 'drain'],
     ['drained: delete', view({ machine: claimed, drained: true }), 'delete'],
     [

@@ -54,6 +54,8 @@ export class CapiSimulator {
   readonly ctx: SimContext;
   private readonly abort: AbortController;
   private readonly loops: Promise<void>[] = [];
+  /** Fault injection: every MachineSet reconcile starts this much later. */
+  private machineSetDelayMs = 0;
 
   private constructor(ctx: SimContext, abort: AbortController) {
     this.ctx = ctx;
@@ -177,6 +179,7 @@ export class CapiSimulator {
       case 'md':
         return reconcileMachineDeployment(this.ctx, k);
       case 'ms':
+        if (this.machineSetDelayMs > 0) await new Promise((r) => setTimeout(r, this.machineSetDelayMs));
         return reconcileMachineSet(this.ctx, k);
       case 'm':
         return reconcileMachine(this.ctx, k);
@@ -252,6 +255,11 @@ export class CapiSimulator {
   }
 
   // ---- fault injection: small typed wrappers over the fault annotations and status writes ----
+
+  /** Makes the MachineSet controller slow: each reconcile starts `ms` late (0: at once). */
+  setMachineSetDelay(ms: number): void {
+    this.machineSetDelayMs = ms;
+  }
 
   /** Makes every controller see Machine changes `ms` late (0: at once), as a trailing watch would. */
   setMachineWatchLag(ms: number): void {
