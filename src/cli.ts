@@ -1,3 +1,4 @@
+import { createMachineDeletion } from './machines/controller.ts';
 import { parseArgs } from 'node:util';
 import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
 import { loadConfig, processConfigSources } from './config/load.ts';
@@ -147,7 +148,14 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
   }
   let service;
   try {
-    service = await startService({ config, log, tracing, managementKubeconfig: sandbox?.kubeconfig });
+    service = await startService({
+      config,
+      log,
+      tracing,
+      managementKubeconfig: sandbox?.kubeconfig,
+      // Today: recovery of delete operations; scale-down and remediation will share its deleter.
+      controllers: (env) => [createMachineDeletion(env).recovery],
+    });
   } catch (e) {
     await sandbox?.stop();
     throw e;

@@ -41,6 +41,8 @@ export interface ServiceOptions {
 
 export interface ControllerEnv {
   management: KubeClient;
+  /** This replica (the leader election identity): operations it records on objects carry it. */
+  identity: string;
   capiVersion: CapiVersion;
   informers: ReadonlyMap<string, Informer<KubeObject>>;
   workload: WorkloadClusters;
@@ -220,7 +222,16 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   let controllers: Controller[];
   try {
     controllers =
-      o.controllers?.({ management: mgmt, capiVersion, informers, workload, metrics, log, config }) ?? [];
+      o.controllers?.({
+        management: mgmt,
+        identity,
+        capiVersion,
+        informers,
+        workload,
+        metrics,
+        log,
+        config,
+      }) ?? [];
   } catch (e) {
     abort.abort();
     await tracing.shutdown().catch(() => {});

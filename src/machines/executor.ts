@@ -92,6 +92,8 @@ export class CrashError extends Error {
 const MAX_API_ERRORS = 8;
 
 export class MachineDeleter {
+  /** Operations this instance is running now; recovery leaves them alone. */
+  readonly running = new Set<string>();
   private readonly d: Required<Pick<DeleterDeps, 'now' | 'newId' | 'pollMs'>> & DeleterDeps;
 
   constructor(d: DeleterDeps) {
@@ -106,6 +108,15 @@ export class MachineDeleter {
   /** Runs the whole protocol for a chosen Machine. Never throws for API errors; CrashError passes through. */
   async delete(r: DeleteRequest): Promise<OpResult> {
     const id = this.d.newId();
+    this.running.add(id);
+    try {
+      return await this.run(id, r);
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private run(id: string, r: DeleteRequest): Promise<OpResult> {
     const t: OpTarget = {
       id,
       namespace: r.namespace,
