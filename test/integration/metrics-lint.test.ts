@@ -62,6 +62,8 @@ describe('metrics lint', () => {
       exporter: 'otlp',
       phase: 'reboot',
       machine_health_check: 'fleet/mhc',
+      outcome: 'deleted',
+      kind: 'conflict',
     };
     for (const metric of (await m.registry.getMetricsAsJSON()).filter((x) =>
       x.name.startsWith('capi_autopilot_'),
