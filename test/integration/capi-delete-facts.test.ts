@@ -1,10 +1,9 @@
 // The CAPI facts the atomic delete protocol (src/machines/protocol.ts) relies on, one test each, on the
 // simulator (CAPI-FACTS §1.1–1.4, §2, §4.4). If the simulator stopped matching CAPI here, the protocol's
 // proof would rest on nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
-import { createDeployment, startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi, eventually } from './support/kube.ts';
+import { describe, expect, it } from 'vitest';
+import { createDeployment, useSimulator } from './support/capi.ts';
+import { eventually } from './support/kube.ts';
 
 interface Obj {
   metadata: {
@@ -24,17 +23,15 @@ const HOOK = 'pre-terminate.delete.hook.machine.cluster.x-k8s.io/facts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
-  const workload = clusterApi();
-  let mgmt: Management;
-  let sim: CapiSimulator;
+  const env = useSimulator('v1beta2');
   const capi = (ns: string, resource: string, name = '') =>
     `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/${resource}${name ? `/${name}` : ''}`;
   const machines = async (ns: string) =>
-    (await mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machines'))).items;
+    (await env.mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machines'))).items;
   const machineSet = async (ns: string) =>
-    (await mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machinesets'))).items[0]!;
+    (await env.mgmt.api.ok<{ items: Obj[] }>('GET', capi(ns, 'machinesets'))).items[0]!;
   const scale = (ns: string, replicas: number) =>
-    mgmt.api.mergePatch(capi(ns, 'machinedeployments', 'md-a') + '/scale', { spec: { replicas } });
+    env.mgmt.api.mergePatch(capi(ns, 'machinedeployments', 'md-a') + '/scale', { spec: { replicas } });
   const running = (ns: string, n: number) =>
     eventually(`${n} Running machines`, async () => {
       const ms = await machines(ns);
@@ -42,23 +39,16 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
     });
   /** Deletes a machine that a pre-terminate hook holds in Deleting. */
   const holdAndDelete = async (ns: string, name: string) => {
-    await mgmt.api.mergePatch(capi(ns, 'machines', name), { metadata: { annotations: { [HOOK]: 'facts' } } });
-    await mgmt.api.ok('DELETE', capi(ns, 'machines', name));
+    await env.mgmt.api.mergePatch(capi(ns, 'machines', name), {
+      metadata: { annotations: { [HOOK]: 'facts' } },
+    });
+    await env.mgmt.api.ok('DELETE', capi(ns, 'machines', name));
   };
   const release = (ns: string, name: string) =>
-    mgmt.api.mergePatch(capi(ns, 'machines', name), { metadata: { annotations: { [HOOK]: null } } });
-
-  beforeAll(async () => {
-    mgmt = await startManagement('v1beta2');
-    sim = await startSimulator(mgmt, workload);
-  });
-  afterAll(async () => {
-    await sim?.stop();
-    await mgmt?.stop();
-  });
+    env.mgmt.api.mergePatch(capi(ns, 'machines', name), { metadata: { annotations: { [HOOK]: null } } });
 
   it('a pre-terminate hook holds a deleting Machine (finalizer kept) and CAPI reports phase Deleting meanwhile', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 1, prefix: 'fact-hold' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 1, prefix: 'fact-hold' });
     const [m] = await running(ns, 1);
     await holdAndDelete(ns, m!.metadata.name);
     const held = await eventually('phase Deleting', async () => {
@@ -71,7 +61,7 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
   });
 
   it('a deleting Machine counts as a replica: no replacement while it is held (§1.1, §1.3)', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 3, prefix: 'fact-count' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 3, prefix: 'fact-count' });
     const before = await running(ns, 3);
     await holdAndDelete(ns, before[1]!.metadata.name);
     await eventually('phase Deleting', async () =>
@@ -84,7 +74,7 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
   });
 
   it('a lower spec.replicas takes the deleting Machine first: nothing else is deleted (§1.2 priority 100)', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 3, prefix: 'fact-rank' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 3, prefix: 'fact-rank' });
     const before = await running(ns, 3);
     // The alphabetically last: "Random" order would otherwise pick the first.
     const victim = before.map((x) => x.metadata.name).sort()[2]!;
@@ -110,7 +100,7 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
   });
 
   it('once a deleted Machine is gone with spec.replicas unchanged, a replacement is created (§1.3)', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 2, prefix: 'fact-replace' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 2, prefix: 'fact-replace' });
     const before = await running(ns, 2);
     const victim = before[0]!.metadata.name;
     await holdAndDelete(ns, victim);
@@ -123,9 +113,9 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
   });
 
   it('a MachineDeployment propagates replicas to its MachineSet before it reports the generation observed (§2)', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 1, prefix: 'fact-propagate' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 1, prefix: 'fact-propagate' });
     await running(ns, 1);
-    const md = await mgmt.api.ok<Obj>(
+    const md = await env.mgmt.api.ok<Obj>(
       'PATCH',
       capi(ns, 'machinedeployments', 'md-a'),
       { spec: { replicas: 2 } },
@@ -134,7 +124,7 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
     const gen = md.metadata.generation!;
     // Sample fast: whenever the MachineDeployment shows the generation observed, its MachineSet has the replicas.
     for (let i = 0; i < 200; i++) {
-      const cur = await mgmt.api.ok<Obj>('GET', capi(ns, 'machinedeployments', 'md-a'));
+      const cur = await env.mgmt.api.ok<Obj>('GET', capi(ns, 'machinedeployments', 'md-a'));
       const s = await machineSet(ns);
       if ((cur.status?.observedGeneration ?? 0) >= gen) {
         expect(s.spec.replicas).toBe(2);
@@ -146,14 +136,14 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
   });
 
   it('with a trailing Machine watch, "mark then scale" deletes a different machine: the race is modelled (§1.4)', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 3, prefix: 'fact-race' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 3, prefix: 'fact-race' });
     const before = await running(ns, 3);
     const names = before.map((x) => x.metadata.name).sort();
     const chosen = names[2]!;
-    sim.setMachineWatchLag(2000);
+    env.sim.setMachineWatchLag(2000);
     try {
       // cluster-autoscaler's order: annotate, then scale at once.
-      await mgmt.api.mergePatch(capi(ns, 'machines', chosen), {
+      await env.mgmt.api.mergePatch(capi(ns, 'machines', chosen), {
         metadata: { annotations: { 'cluster.x-k8s.io/delete-machine': 'now' } },
       });
       await scale(ns, 2);
@@ -164,21 +154,21 @@ describe('CAPI facts behind the delete protocol (simulator, v1beta2)', () => {
       // The MachineSet acted on a cache without the mark: by "Random" order it took the first name.
       expect(deleted.map((x) => x.metadata.name)).toEqual([names[0]]);
     } finally {
-      sim.setMachineWatchLag(0);
+      env.sim.setMachineWatchLag(0);
     }
   });
 
   it('with a trailing Machine watch, phase Deleting appears only once the lagging cache has the deletion', async () => {
-    const { ns } = await createDeployment(mgmt, { replicas: 1, prefix: 'fact-lag' });
+    const { ns } = await createDeployment(env.mgmt, { replicas: 1, prefix: 'fact-lag' });
     const [m] = await running(ns, 1);
-    sim.setMachineWatchLag(1500);
+    env.sim.setMachineWatchLag(1500);
     try {
       const t0 = Date.now();
       await holdAndDelete(ns, m!.metadata.name);
       await eventually('phase Deleting', async () => (await machines(ns))[0]?.status?.phase === 'Deleting');
       expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
     } finally {
-      sim.setMachineWatchLag(0);
+      env.sim.setMachineWatchLag(0);
     }
   });
 });

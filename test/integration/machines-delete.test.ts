@@ -3,32 +3,22 @@
 // step, a trailing CAPI cache, and a `kubectl scale` racing three removals.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CrashError } from '../../src/machines/executor.ts';
 import type { Step } from '../../src/machines/protocol.ts';
 import { ensureBinaries } from '../../src/sandbox/binaries.ts';
-import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
-import { startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi } from './support/kube.ts';
+import { useSimulator } from './support/capi.ts';
 import { Groups } from './support/machines.ts';
 
 const run = promisify(execFile);
-const MD = { kind: 'MachineDeployment' as const, name: 'md-a' };
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 describe('atomic mark-and-delete (v1beta2, simulator)', () => {
-  let mgmt: Management;
-  let sim: CapiSimulator;
+  const env = useSimulator('v1beta2');
   let g: Groups;
 
   beforeAll(async () => {
-    mgmt = await startManagement('v1beta2');
-    sim = await startSimulator(mgmt, clusterApi());
-    g = new Groups(mgmt);
-  });
-  afterAll(async () => {
-    await sim?.stop();
-    await mgmt?.stop();
+    g = new Groups(env.mgmt);
   });
 
   /** The alphabetically last machine: CAPI's "Random" order would pick the first, so a wrong pick shows. */
@@ -40,11 +30,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     const chosen = lastOf(machines);
     const drained: string[] = [];
     const r = await g.deleter('a').delete({
-      namespace: ns,
-      machine: chosen.meta.name,
-      uid: chosen.meta.uid,
-      group: { ...MD, namespace: ns },
-      purpose: 'scale-down',
+      ...g.request(ns, chosen),
       drain: async () => {
         drained.push(chosen.meta.name);
         return undefined;
@@ -67,18 +53,14 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
   it('deletes the chosen machine even when CAPI sees Machine changes 2 s late (the race "mark then scale" loses)', async () => {
     const { ns, machines } = await g.create(3, 1, 'del-lag');
     const chosen = lastOf(machines);
-    sim.setMachineWatchLag(2000);
+    env.sim.setMachineWatchLag(2000);
     try {
       const r = await g.deleter('a').delete({
-        namespace: ns,
-        machine: chosen.meta.name,
-        uid: chosen.meta.uid,
-        group: { ...MD, namespace: ns },
-        purpose: 'scale-down',
+        ...g.request(ns, chosen),
       });
       expect(r.outcome).toBe('deleted');
     } finally {
-      sim.setMachineWatchLag(0);
+      env.sim.setMachineWatchLag(0);
     }
     const left = await g.running(ns, 2);
     expect(left.map((m) => m.meta.name)).not.toContain(chosen.meta.name);
@@ -94,13 +76,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
   it('refuses at min size, a machine already deleting, and a paused cluster, and writes nothing', async () => {
     const { ns, machines } = await g.create(2, 2, 'del-refuse');
     const [a, b] = machines;
-    const req = (m: typeof a) => ({
-      namespace: ns,
-      machine: m!.meta.name,
-      uid: m!.meta.uid,
-      group: { ...MD, namespace: ns },
-      purpose: 'scale-down' as const,
-    });
+    const req = (m: typeof a) => g.request(ns, m!);
     const d = g.deleter('a');
     expect(await d.delete(req(a))).toMatchObject({
       outcome: 'refused',
@@ -130,11 +106,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     const { ns, machines } = await g.create(2, 0, 'del-drainfail');
     const chosen = machines[0]!;
     const r = await g.deleter('a').delete({
-      namespace: ns,
-      machine: chosen.meta.name,
-      uid: chosen.meta.uid,
-      group: { ...MD, namespace: ns },
-      purpose: 'scale-down',
+      ...g.request(ns, chosen),
       drain: async () => 'timed out after 10m: pod web-1 (PodDisruptionBudget web)',
     });
     expect(r).toMatchObject({ outcome: 'rolled-back' });
@@ -164,11 +136,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     });
     await expect(
       crashing.delete({
-        namespace: ns,
-        machine: chosen.meta.name,
-        uid: chosen.meta.uid,
-        group: { ...MD, namespace: ns },
-        purpose: 'scale-down',
+        ...g.request(ns, chosen),
       }),
     ).rejects.toThrow(CrashError);
     const recovered = await g.recoverAll(ns, g.deleter('b'));
@@ -189,11 +157,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     const d = g.deleter('a');
     const removals = chosen.map((m, i) =>
       d.delete({
-        namespace: ns,
-        machine: m.meta.name,
-        uid: m.meta.uid,
-        group: { ...MD, namespace: ns },
-        purpose: 'scale-down',
+        ...g.request(ns, m),
         // Drains of different lengths spread the protocol's writes around the person's.
         drain: () => new Promise((r) => setTimeout(() => r(undefined), 150 * i)),
       }),
@@ -201,7 +165,7 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     await new Promise((r) => setTimeout(r, 200));
     await run(kubectl, [
       '--kubeconfig',
-      mgmt.kubeconfigPath,
+      env.mgmt.kubeconfigPath,
       '-n',
       ns,
       'scale',

@@ -2,15 +2,12 @@
 // before a step; the service (its recovery controller, on informers) then finishes or undoes the
 // operation from what is on the objects, with nothing left behind.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.ts';
 import { createMachineDeletion } from '../../src/machines/controller.ts';
-import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
 import { startService, type Service } from '../../src/service.ts';
-import { startManagement, startSimulator, type Management } from './support/capi.ts';
-import { clusterApi, eventually } from './support/kube.ts';
+import { useSimulator, type Management } from './support/capi.ts';
+import { eventually, serviceConfig } from './support/kube.ts';
 import { Groups, quietLog } from './support/machines.ts';
 
 function killedBefore(mgmt: Management, ns: string, machine: string, uid: string, step: string) {
@@ -27,29 +24,13 @@ function killedBefore(mgmt: Management, ns: string, machine: string, uid: string
 }
 
 describe('recovery of delete operations by the service after kill -9', () => {
-  let mgmt: Management;
-  let sim: CapiSimulator;
+  const env = useSimulator('v1beta2');
   let g: Groups;
   let svc: Service;
 
   beforeAll(async () => {
-    mgmt = await startManagement('v1beta2');
-    sim = await startSimulator(mgmt, clusterApi());
-    g = new Groups(mgmt);
-    const config = loadConfig({
-      argv: [
-        '--kubeconfig',
-        mgmt.kubeconfigPath,
-        '--set',
-        'workloadClusters.mode=secret',
-        '--set',
-        'leaderElection.namespace=default',
-        '--set',
-        'server.bindAddress=127.0.0.1',
-      ],
-      env: {},
-      readFile: (p) => readFileSync(p, 'utf8'),
-    });
+    g = new Groups(env.mgmt);
+    const config = serviceConfig(env.mgmt.kubeconfigPath, 'workloadClusters.mode=secret');
     svc = await startService({
       config,
       log: quietLog(),
@@ -59,8 +40,6 @@ describe('recovery of delete operations by the service after kill -9', () => {
   });
   afterAll(async () => {
     await svc?.stop();
-    await sim?.stop();
-    await mgmt?.stop();
   });
 
   it.each([
@@ -74,7 +53,11 @@ describe('recovery of delete operations by the service after kill -9', () => {
     async (step, replicas) => {
       const { ns, machines } = await g.create(3, 1, `rec-${step}`);
       const chosen = [...machines].sort((a, b) => a.meta.name.localeCompare(b.meta.name)).at(-1)!;
-      const child = await killedBefore(mgmt, ns, chosen.meta.name, chosen.meta.uid, step);
+      // The child is the leader while it lives: the service takes over only once it is dead, as a
+      // standby does after the leader's lease expires.
+      for (const c of svc.controllers) c.setActive(false);
+      const child = await killedBefore(env.mgmt, ns, chosen.meta.name, chosen.meta.uid, step);
+      for (const c of svc.controllers) c.setActive(true);
       expect(child.signal).toBe('SIGKILL');
       await eventually(
         'the service to recover the operation',

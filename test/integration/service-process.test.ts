@@ -1,11 +1,9 @@
 // The service as a process: it survives its apiserver restarting (informers recover, caches converge),
 // and SIGTERM stops it cleanly (exit 0, lease released).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { installCrds } from '../../src/sandbox/crds.ts';
 import { freePort } from '../../src/sandbox/ports.ts';
@@ -13,7 +11,7 @@ import { RestClient } from '../../src/sandbox/rest.ts';
 import { httpGet } from '../../src/sandbox/wait.ts';
 import { startService } from '../../src/service.ts';
 import { startExtraApiserver } from './support/capi.ts';
-import { eventually } from './support/kube.ts';
+import { eventually, serviceConfig } from './support/kube.ts';
 
 async function managementWithCapi(name: string) {
   const server = await startExtraApiserver(name);
@@ -23,19 +21,7 @@ async function managementWithCapi(name: string) {
   return { server, api };
 }
 
-const config = (kubeconfig: string) =>
-  loadConfig({
-    argv: [
-      '--kubeconfig',
-      kubeconfig,
-      '--set',
-      'leaderElection.namespace=default',
-      '--set',
-      'server.bindAddress=127.0.0.1',
-    ],
-    env: {},
-    readFile: (p) => readFileSync(p, 'utf8'),
-  });
+const config = (kubeconfig: string) => serviceConfig(kubeconfig);
 
 describe('service process', () => {
   it('survives an apiserver restart: informers recover and caches converge', async () => {

@@ -4,13 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.ts';
 import { Controller } from '../../src/runtime/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startService, type Service } from '../../src/service.ts';
 import { httpGet } from '../../src/sandbox/wait.ts';
 import { startManagement, type Management } from './support/capi.ts';
-import { eventually } from './support/kube.ts';
+import { eventually, serviceConfig } from './support/kube.ts';
 
 const NS = 'fleet';
 const capi = (r: string) => `/apis/cluster.x-k8s.io/v1beta2/namespaces/${NS}/${r}`;
@@ -43,21 +42,7 @@ describe('service shell', () => {
       data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
     });
 
-  const cfg = () =>
-    loadConfig({
-      argv: [
-        '--kubeconfig',
-        mgmt.kubeconfigPath,
-        '--set',
-        'workloadClusters.mode=secret',
-        '--set',
-        'leaderElection.namespace=default',
-        '--set',
-        'server.bindAddress=127.0.0.1',
-      ],
-      env: {},
-      readFile: (p) => readFileSync(p, 'utf8'),
-    });
+  const cfg = () => serviceConfig(mgmt.kubeconfigPath, 'workloadClusters.mode=secret');
 
   beforeAll(async () => {
     mgmt = await startManagement('v1beta2');

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { CapiVersion } from '../../../src/capi/types.ts';
 import { startApiserver } from '../../../src/sandbox/apiserver.ts';
 import { ensureBinaries } from '../../../src/sandbox/binaries.ts';
@@ -14,7 +14,7 @@ import { parseMinor } from '../../../src/sandbox/flags.ts';
 import { randomToken, serviceAccountKeyPair } from '../../../src/sandbox/pki.ts';
 import { RestClient } from '../../../src/sandbox/rest.ts';
 import { CapiSimulator, type SimulatorConfig } from '../../../src/sandbox/capi-sim/simulator.ts';
-import { uniqueName } from './kube.ts';
+import { clusterApi, uniqueName } from './kube.ts';
 
 const run = promisify(execFile);
 
@@ -173,4 +173,21 @@ export async function createDeployment(
   );
   await mgmt.api.ok('POST', capi('machinedeployments'), f.md);
   return { ns, pool };
+}
+
+/**
+ * A management apiserver with the CAPI CRDs of `version` and a simulator writing into the shared workload
+ * cluster, started before and stopped after the calling describe block.
+ */
+export function useSimulator(version: CapiVersion, extra: Partial<SimulatorConfig> = {}) {
+  const env = {} as { mgmt: Management; sim: CapiSimulator };
+  beforeAll(async () => {
+    env.mgmt = await startManagement(version);
+    env.sim = await startSimulator(env.mgmt, clusterApi(), extra);
+  });
+  afterAll(async () => {
+    await env.sim?.stop();
+    await env.mgmt?.stop();
+  });
+  return env;
 }

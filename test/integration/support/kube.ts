@@ -1,8 +1,10 @@
 // Small raw client for integration tests: explicit paths and verbs, so a test states exactly which
 // API it exercises (and which version), independent of the client library the service uses.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, onTestFinished } from 'vitest';
+import { loadConfig } from '../../../src/config/load.ts';
 import { KubeClient, type KubeClientOptions } from '../../../src/kube/client.ts';
 import { kubeMicroTime, kubeTime } from '../../../src/kube/time.ts';
 import { HttpsTransport, kubeConfigFrom } from '../../../src/kube/transport.ts';
@@ -127,4 +129,21 @@ export async function readyNode(
 export function clusterClient(extra: Partial<KubeClientOptions> = {}): KubeClient {
   const t = new HttpsTransport(kubeConfigFrom({ kubeconfig: inject('cluster').kubeconfigPath }));
   return new KubeClient(t, { qps: 100, burst: 100, timeoutMs: 10_000, maxRetries: 3, ...extra });
+}
+
+/** The service's configuration for tests: the given management kubeconfig, leases in `default`, loopback only. */
+export function serviceConfig(kubeconfig: string, ...sets: string[]) {
+  return loadConfig({
+    argv: [
+      '--kubeconfig',
+      kubeconfig,
+      '--set',
+      'leaderElection.namespace=default',
+      '--set',
+      'server.bindAddress=127.0.0.1',
+      ...sets.flatMap((x) => ['--set', x]),
+    ],
+    env: {},
+    readFile: (p) => readFileSync(p, 'utf8'),
+  });
 }

@@ -6,7 +6,12 @@ import type { Machine, MachineDeployment, MachineSet } from '../../../src/capi/t
 import { EventRecorder } from '../../../src/kube/events.ts';
 import { KubeClient } from '../../../src/kube/client.ts';
 import { HttpsTransport, kubeConfigFrom, type Transport } from '../../../src/kube/transport.ts';
-import { MachineDeleter, type DeleterDeps, type OpResult } from '../../../src/machines/executor.ts';
+import {
+  MachineDeleter,
+  type DeleteRequest,
+  type DeleterDeps,
+  type OpResult,
+} from '../../../src/machines/executor.ts';
 import {
   HOLD_HOOK_ANNOTATION,
   LEDGER_ANNOTATION,
@@ -85,6 +90,17 @@ export class Groups {
       },
       60_000,
     );
+  }
+
+  /** A scale-down request for Machine `m` of `md-a`. */
+  request(ns: string, m: Machine): DeleteRequest {
+    return {
+      namespace: ns,
+      machine: m.meta.name,
+      uid: m.meta.uid,
+      group: { kind: 'MachineDeployment', namespace: ns, name: 'md-a' },
+      purpose: 'scale-down',
+    };
   }
 
   deleter(holder: string, extra: Partial<DeleterDeps> = {}): MachineDeleter {
