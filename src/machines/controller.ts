@@ -15,6 +15,8 @@ import { parseGroupKey } from './snapshot.ts';
 import { findOperations } from './recovery.ts';
 
 const REQUEUE_WHILE_WAITING_MS = 5000;
+/** A group with any operation is looked at again at least this often (a run that stopped, a lost event). */
+const RECHECK_MS = 60_000;
 
 export interface MachineDeletion {
   deleter: MachineDeleter;
@@ -26,6 +28,9 @@ export function createMachineDeletion(env: ControllerEnv): MachineDeletion {
   const mds = env.informers.get('management/machinedeployments')!;
   const mss = env.informers.get('management/machinesets')!;
   const wake = new KeyedWaiters();
+  // Declared before the controller exists: the deleter's onSettled only fires once runs happen.
+  const enqueueGroup = (namespace: string, kind: string, name: string) =>
+    recovery.enqueue(`${namespace}/${kind}/${name}`);
   const deleter = new MachineDeleter({
     client: env.management,
     version: env.capiVersion,
@@ -36,6 +41,7 @@ export function createMachineDeletion(env: ControllerEnv): MachineDeletion {
       onError: (e) => env.log.debug({ err: e.message }, 'event not recorded'),
     }),
     wake,
+    onSettled: (g) => enqueueGroup(g.namespace, g.kind, g.name),
   });
 
   const recovery = new Controller({
@@ -54,22 +60,27 @@ export function createMachineDeletion(env: ControllerEnv): MachineDeletion {
         .list()
         .filter((o) => o.metadata.namespace === namespace)
         .map((o) => fromObject(o) as Machine);
-      const ops = findOperations(inNs, groups, deleter.running).filter(
-        (t) => t.group.kind === kind && t.group.name === name,
-      );
+      const found = findOperations(inNs, groups, new Set());
+      for (const p of found.problems)
+        env.log.warn({ problem: p }, 'delete operation record unreadable; not acted on');
+      const ops = found.operations.filter((t) => t.group.kind === kind && t.group.name === name);
       let waiting = false;
       for (const t of ops) {
+        // Our own runs in flight are not recovered, only looked at again later.
+        if (deleter.running.has(t.id)) continue;
         const r = await deleter.recover(t);
         if (r.outcome === 'in-progress') waiting = true;
       }
-      return waiting ? { requeueAfterMs: REQUEUE_WHILE_WAITING_MS } : undefined;
+      if (waiting) return { requeueAfterMs: REQUEUE_WHILE_WAITING_MS };
+      return ops.length ? { requeueAfterMs: RECHECK_MS } : undefined;
     },
   });
 
-  const enqueueGroup = (namespace: string, kind: string, name: string) =>
-    recovery.enqueue(`${namespace}/${kind}/${name}`);
   const onGroup = (kind: string) => (_t: unknown, o: KubeObject) => {
     wake.notify(`${o.metadata.namespace}/${o.metadata.name}`);
+    // A MachineSet observing our decrement is what a MachineDeployment's operations wait for.
+    const md = o.metadata.ownerReferences?.find((r) => r.controller && r.kind === 'MachineDeployment');
+    if (md) wake.notify(`${o.metadata.namespace}/${md.name}`);
     if (LEDGER_ANNOTATION in (o.metadata.annotations ?? {}))
       enqueueGroup(o.metadata.namespace!, kind, o.metadata.name);
   };

@@ -13,6 +13,8 @@ export interface MachineContext {
   purpose: Purpose;
 }
 
+const IN_PLACE_UPDATE = 'in-place-updates.internal.cluster.x-k8s.io/update-in-progress';
+
 const conditions = (m: Machine): Condition[] => [...m.conditions, ...(m.otherVersionConditions ?? [])];
 
 /**
@@ -33,6 +35,9 @@ export function whyNotDeletable(m: Machine, c: MachineContext): string | undefin
   if (!mark && ANNOTATIONS.deleteMachine in a)
     return `someone else marked it with ${ANNOTATIONS.deleteMachine}`;
   if (REMEDIATION_ANNOTATION in a && c.purpose !== 'remediation') return 'this service is remediating it';
+  if (IN_PLACE_UPDATE in a) return 'CAPI is updating it in place';
+  if (c.purpose === 'remediation' && ANNOTATIONS.skipRemediation in a)
+    return `it has ${ANNOTATIONS.skipRemediation}`;
   // CAPI's own remediation: the MachineHealthCheck handed it to its owner or to an external remediator.
   const cs = conditions(m);
   if (findCondition(cs, 'OwnerRemediated')?.status === 'False')
@@ -53,6 +58,10 @@ export interface GroupFacts {
   paused: boolean;
   /** MachineSets of the group with replicas or machines (a MachineSet group: 1). */
   activeMachineSets: number;
+  /** A scale-down needs room above the min size; a remediation (replaced, not removed) does not. */
+  checkMinSize: boolean;
+  /** A MachineSet group controlled by a MachineDeployment: the Deployment owns its replicas. */
+  ownerMachineDeployment?: string;
 }
 
 /** Why the group may not lose one more Machine through the protocol now; undefined when it may. */
@@ -60,9 +69,11 @@ export function whyGroupCannotShrink(g: GroupFacts): string | undefined {
   if (g.ledgerError) return `its replicas ledger is unreadable (${g.ledgerError})`;
   if (g.paused) return 'it is paused';
   if (g.replicas === undefined) return 'it has no spec.replicas';
+  if (g.ownerMachineDeployment)
+    return `its MachineDeployment ${g.ownerMachineDeployment} owns its replicas: scale that instead`;
   if (g.activeMachineSets > 1)
     return `a rollout is in progress (${g.activeMachineSets} MachineSets); CAPI, not us, picks the MachineSet that shrinks`;
-  if (g.replicas - g.pending - 1 < g.minSize)
+  if (g.checkMinSize && g.replicas - g.pending - 1 < g.minSize)
     return g.pending > 0
       ? `it would go below its min size ${g.minSize} (${g.replicas} replicas, ${g.pending} removals in flight)`
       : `it is at its min size ${g.minSize}`;

@@ -31,6 +31,7 @@ export interface MachineView {
   marked: boolean;
   /** Carries a different (or unreadable) operation mark. */
   foreignMark?: string;
+  /** Carries this operation's hold (the hook's value is the operation id; another's does not count). */
   hooked: boolean;
   /** Why it may not be chosen now (eligibility.ts), when it is not being deleted. */
   ineligible?: string;
@@ -54,6 +55,8 @@ export interface GroupView {
 
 export interface OpView {
   mode: Mode;
+  /** Remediation replaces its Machine: it never decrements. */
+  purpose: 'scale-down' | 'remediation';
   /** undefined: the Machine is gone (404, or a new object under the same name). */
   machine?: MachineView;
   group: GroupView;
@@ -74,12 +77,15 @@ export type Step =
   | { kind: 'rollback'; reason: string }
   | { kind: 'wait'; for: WaitFor; detail?: string }
   | { kind: 'decrement'; to: number }
-  | { kind: 'skip'; reason: string }
+  | { kind: 'skip'; code: SkipCode; reason: string }
   | { kind: 'release'; reason?: string }
   | { kind: 'prune' }
   | { kind: 'done'; outcome: Outcome };
 
 export type Outcome = 'deleted' | 'replaced' | 'rolled-back' | 'nothing';
+
+/** Why a deleted Machine is replaced instead of removed (no decrement). */
+export type SkipCode = 'not-held' | 'remediation' | 'no-replicas' | 'foreign-write' | 'rollout' | 'min-size';
 
 /** The phase names used in logs, events and metrics, derived from the same view. */
 export type Phase =
@@ -127,19 +133,21 @@ export function decide(v: OpView): Step {
     return m.hooked ? { kind: 'release', reason: 'no ledger entry' } : { kind: 'done', outcome: 'replaced' };
   }
   if (e.state === 'pending') {
-    if (!m.hooked)
-      return {
-        kind: 'skip',
-        reason: 'the pre-terminate hook was removed by someone else; the Machine may already be gone',
-      };
+    const skip = (code: SkipCode, reason: string): Step => ({ kind: 'skip', code, reason });
+    if (m.foreignMark) return skip('not-held', `${m.foreignMark} holds the Machine`);
+    if (!m.marked || !m.hooked)
+      return skip(
+        'not-held',
+        'the Machine is not held by this operation (mark or hook removed); it may already be gone',
+      );
+    if (v.purpose === 'remediation') return skip('remediation', 'remediation: CAPI replaces the Machine');
     if (g.paused) return { kind: 'wait', for: 'unpaused' };
     if (m.phase !== 'Deleting') return { kind: 'wait', for: 'deleting-evidence' };
-    if (g.specReplicas === undefined) return { kind: 'skip', reason: 'the group has no spec.replicas' };
+    if (g.specReplicas === undefined) return skip('no-replicas', 'the group has no spec.replicas');
     if (g.ledgerReplicas !== g.specReplicas)
-      return { kind: 'skip', reason: 'spec.replicas was changed by another writer; its value stands' };
-    if (g.rollout) return { kind: 'skip', reason: 'a rollout spreads the group over several MachineSets' };
-    if (g.specReplicas - 1 < g.minSize)
-      return { kind: 'skip', reason: `the group is at its min size ${g.minSize}` };
+      return skip('foreign-write', 'spec.replicas was changed by another writer; its value stands');
+    if (g.rollout) return skip('rollout', 'a rollout spreads the group over several MachineSets');
+    if (g.specReplicas - 1 < g.minSize) return skip('min-size', `the group is at its min size ${g.minSize}`);
     return { kind: 'decrement', to: g.specReplicas - 1 };
   }
   if (e.state === 'applied') {

@@ -13,9 +13,11 @@ import { ANNOTATIONS } from '../capi/types.ts';
 export const OPERATION_ANNOTATION = 'capi-autopilot.io/delete-operation';
 /** Replicas ledger on a MachineDeployment or MachineSet (JSON, see Ledger). */
 export const LEDGER_ANNOTATION = 'capi-autopilot.io/replicas-ledger';
-/** CAPI lifecycle hook: a deleting Machine keeps its finalizer (and counts as a replica) while it is set. */
+/**
+ * CAPI lifecycle hook: a deleting Machine keeps its finalizer (and counts as a replica) while it is set.
+ * Its value is the operation id, so an operation only ever releases its own hold.
+ */
 export const HOLD_HOOK_ANNOTATION = `${ANNOTATIONS.preTerminateHookPrefix}/capi-autopilot`;
-export const HOLD_HOOK_VALUE = 'capi-autopilot';
 /** Remediation in progress by this service (reboot and the like); the deletion protocol keeps off. */
 export const REMEDIATION_ANNOTATION = 'capi-autopilot.io/remediation';
 
@@ -39,6 +41,8 @@ const STATES: readonly EntryState[] = ['pending', 'applied', 'skipped'];
 export interface LedgerEntry {
   machine: string;
   uid: string;
+  /** Remediation replaces its Machine: it never decrements and reserves nothing against the min size. */
+  purpose: Purpose;
   state: EntryState;
   /** Why a decrement was not made (state skipped). */
   reason?: string;
@@ -52,6 +56,12 @@ export interface Ledger {
   /** spec.replicas as of our last write of this ledger; a different spec.replicas means another writer. */
   replicas: number;
   ops: Readonly<Record<string, LedgerEntry>>;
+  /**
+   * How often another writer changed spec.replicas under us, and when last: a group that keeps being reset
+   * (GitOps, a ClusterClass topology) is a fight the autoscaler backs off from instead of repeating.
+   */
+  foreignWrites?: number;
+  lastForeignWrite?: string;
 }
 
 export class RecordError extends Error {
@@ -121,11 +131,14 @@ export function parseLedger(raw: string): Ledger {
     const w = `${what} ops.${id}`;
     const state = str(e, 'state', w) as EntryState;
     if (!STATES.includes(state)) throw new RecordError(`${w}: unknown state "${state}"`);
+    const purpose = (e['purpose'] === undefined ? 'scale-down' : str(e, 'purpose', w)) as Purpose;
+    if (!PURPOSES.includes(purpose)) throw new RecordError(`${w}: unknown purpose "${purpose}"`);
     const entry: LedgerEntry = {
       machine: str(e, 'machine', w),
       uid: str(e, 'uid', w),
+      purpose,
       state,
-      at: str(e, 'at', w),
+      at: str(e, 'at', w, RFC3339),
     };
     if (e['reason'] !== undefined) entry.reason = str(e, 'reason', w);
     if (state === 'applied') {
@@ -134,11 +147,14 @@ export function parseLedger(raw: string): Ledger {
     }
     ops[id] = entry;
   }
-  return { replicas, ops };
+  const out: Ledger = { replicas, ops };
+  if (o['foreignWrites'] !== undefined) out.foreignWrites = count(o, 'foreignWrites', what);
+  if (o['lastForeignWrite'] !== undefined) out.lastForeignWrite = str(o, 'lastForeignWrite', what, RFC3339);
+  return out;
 }
 
 export function formatLedger(l: Ledger): string {
-  return JSON.stringify({ replicas: l.replicas, ops: l.ops });
+  return JSON.stringify(l);
 }
 
 /** The ledger of a group's annotations: undefined when absent, an error when unreadable. */
@@ -170,23 +186,30 @@ export function markOf(annotations: Readonly<Record<string, string>>): {
 
 /**
  * Registers a pending operation. If spec.replicas moved since our last ledger write, another writer set it:
- * its value wins, so every operation pending before it will not decrement (rebased), and the new baseline is
- * the current spec.replicas.
+ * its value wins, so every operation pending before it will not decrement (rebased), the new baseline is
+ * the current spec.replicas, and the foreign write is counted. Refuses a Machine another entry holds.
  */
 export function register(
   ledger: Ledger | undefined,
   specReplicas: number,
   id: string,
-  machine: { name: string; uid: string },
+  machine: { name: string; uid: string; purpose: Purpose },
   at: string,
-): { ledger: Ledger; rebased: string[] } {
+): { ledger: Ledger; rebased: string[]; foreign: boolean } {
+  if (ledger?.ops[id]) throw new RecordError(`operation id ${id} is already in the ledger`);
+  const holder = Object.entries(ledger?.ops ?? {}).find(([, e]) => e.uid === machine.uid);
+  if (holder) throw new RecordError(`operation ${holder[0]} already holds Machine ${machine.name}`);
   const base = rebase(ledger, specReplicas, at);
   return {
     ledger: {
-      replicas: base.ledger.replicas,
-      ops: { ...base.ledger.ops, [id]: { machine: machine.name, uid: machine.uid, state: 'pending', at } },
+      ...base.ledger,
+      ops: {
+        ...base.ledger.ops,
+        [id]: { machine: machine.name, uid: machine.uid, purpose: machine.purpose, state: 'pending', at },
+      },
     },
     rebased: base.rebased,
+    foreign: base.foreign,
   };
 }
 
@@ -196,9 +219,9 @@ function rebase(
   ledger: Ledger | undefined,
   specReplicas: number,
   at: string,
-): { ledger: Ledger; rebased: string[] } {
-  if (!ledger) return { ledger: { replicas: specReplicas, ops: {} }, rebased: [] };
-  if (ledger.replicas === specReplicas) return { ledger, rebased: [] };
+): { ledger: Ledger; rebased: string[]; foreign: boolean } {
+  if (!ledger) return { ledger: { replicas: specReplicas, ops: {} }, rebased: [], foreign: false };
+  if (ledger.replicas === specReplicas) return { ledger, rebased: [], foreign: false };
   const ops: Record<string, LedgerEntry> = {};
   const rebased: string[] = [];
   for (const [id, e] of Object.entries(ledger.ops)) {
@@ -207,7 +230,16 @@ function rebase(
       rebased.push(id);
     } else ops[id] = e;
   }
-  return { ledger: { replicas: specReplicas, ops }, rebased };
+  return {
+    ledger: {
+      replicas: specReplicas,
+      ops,
+      foreignWrites: (ledger.foreignWrites ?? 0) + 1,
+      lastForeignWrite: at,
+    },
+    rebased,
+    foreign: true,
+  };
 }
 
 /** The decrement and its record, as one write: the new ledger for spec.replicas = `to`. */
@@ -220,7 +252,11 @@ export function applyDecrement(
 ): Ledger {
   const e = ledger.ops[id];
   if (!e || e.state !== 'pending') throw new RecordError(`operation ${id} is not pending`);
-  return { replicas: to, ops: { ...ledger.ops, [id]: { ...e, state: 'applied', to, generation, at } } };
+  return {
+    ...ledger,
+    replicas: to,
+    ops: { ...ledger.ops, [id]: { ...e, state: 'applied', to, generation, at } },
+  };
 }
 
 export function skip(ledger: Ledger, id: string, reason: string, at: string): Ledger {
@@ -229,13 +265,17 @@ export function skip(ledger: Ledger, id: string, reason: string, at: string): Le
   return { ...ledger, ops: { ...ledger.ops, [id]: { ...e, state: 'skipped', reason, at } } };
 }
 
-/** Drops an operation; undefined when none is left (the annotation is then removed). */
-export function prune(ledger: Ledger, id: string): Ledger | undefined {
-  const ops = Object.fromEntries(Object.entries(ledger.ops).filter(([k]) => k !== id));
-  return Object.keys(ops).length === 0 ? undefined : { replicas: ledger.replicas, ops };
+/**
+ * Drops an operation. The ledger itself stays (its replicas baseline and foreign-write count are what
+ * detect the next write by someone else).
+ */
+export function prune(ledger: Ledger, id: string): Ledger {
+  return { ...ledger, ops: Object.fromEntries(Object.entries(ledger.ops).filter(([k]) => k !== id)) };
 }
 
-/** Decrements registered and not yet made: they are reserved against the min size. */
+/** Scale-down decrements registered and not yet made: they are reserved against the min size. */
 export function pendingCount(ledger: Ledger | undefined): number {
-  return ledger ? Object.values(ledger.ops).filter((e) => e.state === 'pending').length : 0;
+  return ledger
+    ? Object.values(ledger.ops).filter((e) => e.state === 'pending' && e.purpose === 'scale-down').length
+    : 0;
 }

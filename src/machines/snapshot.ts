@@ -114,6 +114,7 @@ export async function readSnapshot(
 
   const view: OpView = {
     mode,
+    purpose: t.purpose,
     drained: progress.drained,
     ...(progress.claimed ? { claimed: true } : {}),
     ...(progress.abandoned ? { abandoned: progress.abandoned } : {}),
@@ -122,13 +123,8 @@ export async function readSnapshot(
       minSize: 'min' in min ? min.min : 0,
       ledgerReplicas: ledger?.replicas,
       ...(entry ? { entry: { state: entry.state, generation: entry.generation } } : {}),
-      ...(!group
-        ? { ledgerError: `${groupKey(t.group)} not found` }
-        : ledgerError
-          ? { ledgerError }
-          : 'error' in min
-            ? { ledgerError: min.error }
-            : {}),
+      // A group that is gone took its ledger with it: our marks on the Machine are all that is left.
+      ...(ledgerError ? { ledgerError } : 'error' in min ? { ledgerError: min.error } : {}),
       rollout: machineSets.length > 1,
       decrementObserved: decrementObserved(group, ownerMs, entry?.generation),
       paused,
@@ -145,7 +141,7 @@ export async function readSnapshot(
         : mark.mark && mark.mark.id !== t.id
           ? { foreignMark: `operation ${mark.mark.id}` }
           : {}),
-      hooked: HOLD_HOOK_ANNOTATION in machine.meta.annotations,
+      hooked: machine.meta.annotations[HOLD_HOOK_ANNOTATION] === t.id,
       ...(ineligible ? { ineligible } : {}),
     };
   }

@@ -4,10 +4,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CrashError } from '../../src/machines/executor.ts';
 import type { Step } from '../../src/machines/protocol.ts';
 import { ensureBinaries } from '../../src/sandbox/binaries.ts';
 import { useSimulator } from './support/capi.ts';
+import { CrashError } from './support/faults.ts';
 import { Groups } from './support/machines.ts';
 
 const run = promisify(execFile);

@@ -11,11 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Machine } from '../../src/capi/types.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { Informer, type KubeObject } from '../../src/kube/informer.ts';
-import { CrashError, MachineDeleter, type OpResult } from '../../src/machines/executor.ts';
-import type { Step } from '../../src/machines/protocol.ts';
+import { MachineDeleter, type OpResult } from '../../src/machines/executor.ts';
+import type { OpView, Step } from '../../src/machines/protocol.ts';
 import type { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
 import { startManagement, startSimulator, type Management } from './support/capi.ts';
-import { between, FaultCounts, FaultyTransport, InvariantChecker, pick, seeded } from './support/faults.ts';
+import {
+  between,
+  CrashError,
+  FaultCounts,
+  FaultyTransport,
+  InvariantChecker,
+  pick,
+  seeded,
+} from './support/faults.ts';
 import { clusterApi, eventually } from './support/kube.ts';
 import { Groups, managementTransport, quietLog } from './support/machines.ts';
 
@@ -31,8 +39,26 @@ interface Round {
   ns: string;
   min: number;
   machines: Machine[];
-  chosen: Machine[];
+  /** One entry per operation started: the same Machine may be chosen twice. */
+  chosen: Array<{ machine: Machine; purpose: 'scale-down' | 'remediation' }>;
+  /** Final outcome per operation id (a crashed run's outcome comes from its recovery). */
+  finals: Map<string, { machine: string; outcome: string; purpose: string }>;
+  ids: string[];
+  foreign: { up: boolean; down: boolean };
   results: Array<OpResult | { outcome: 'crashed' }>;
+}
+
+const FINAL = new Set(['deleted', 'replaced', 'rolled-back', 'refused']);
+function settle(r: Round, results: readonly OpResult[]) {
+  for (const x of results) {
+    if (!FINAL.has(x.outcome)) continue;
+    const i = r.ids.indexOf(x.id);
+    r.finals.set(x.id, {
+      machine: x.machine,
+      outcome: x.outcome,
+      purpose: i >= 0 ? r.chosen[i]!.purpose : 'scale-down',
+    });
+  }
 }
 
 describe('atomic delete under fault injection', () => {
@@ -77,12 +103,28 @@ describe('atomic delete under fault injection', () => {
     });
     const crashRate = o.crashRate ?? 0.08;
     return new MachineDeleter({
+      // Ids in call order, so a crashed run's operation is still known by the test.
+      newId: () => {
+        const id = `r${r.idx}op${r.ids.length}`.padEnd(6, '0');
+        r.ids.push(id);
+        return id;
+      },
       client,
       version: mgmt.version,
       holder,
       log: quietLog(),
       pollMs: 150,
-      ...(o.broken ? { brokenForTests: true } : {}),
+      // The broken protocol: decrement right after the delete and release at once, without CAPI's
+      // evidence or the MachineSet's observation.
+      ...(o.broken
+        ? {
+            alterView: (v: OpView) => {
+              if (!v.machine?.deleting) return;
+              v.machine.phase = 'Deleting';
+              v.group.decrementObserved = true;
+            },
+          }
+        : {}),
       beforeStep: (_id: string, step: Step) => {
         if (r.rand() < crashRate) {
           counts.add(`crash-before-${step.kind}`);
@@ -100,10 +142,26 @@ describe('atomic delete under fault injection', () => {
     const { ns, machines } = await g.create(n, min, `flt${idx}`);
     checker.track(ns, min, n);
     const pool = [...machines];
-    const chosen: Machine[] = [];
-    for (let i = 0; i < k; i++) chosen.push(pool.splice(Math.floor(rand() * pool.length), 1)[0]!);
-    for (const m of chosen) checker.choose(ns, m.meta.name);
-    return { idx, rand, ns, min, machines, chosen, results: [] };
+    const chosen: Round['chosen'] = [];
+    for (let i = 0; i < k; i++) {
+      const machine = pool.splice(Math.floor(rand() * pool.length), 1)[0]!;
+      chosen.push({ machine, purpose: rand() < 0.2 ? 'remediation' : 'scale-down' });
+    }
+    // Two operations on one Machine (two deciders racing): the second must be refused or harmless.
+    if (rand() < 0.15) chosen.push({ machine: chosen[0]!.machine, purpose: 'scale-down' });
+    for (const c of chosen) checker.choose(ns, c.machine.meta.name);
+    return {
+      idx,
+      rand,
+      ns,
+      min,
+      machines,
+      chosen,
+      finals: new Map(),
+      ids: [],
+      foreign: { up: false, down: false },
+      results: [],
+    };
   }
 
   async function play(
@@ -118,14 +176,14 @@ describe('atomic delete under fault injection', () => {
       broken: o.broken,
       crashRate: o.broken ? 0 : undefined,
     });
-    const ops = r.chosen.map((m) =>
+    const ops = r.chosen.map(({ machine: m, purpose }) =>
       a
         .delete({
           namespace: r.ns,
           machine: m.meta.name,
           uid: m.meta.uid,
           group: { kind: 'MachineDeployment', namespace: r.ns, name: MD },
-          purpose: 'scale-down',
+          purpose,
           drain: () => sleep(between(r.rand, 0, 300)).then(() => undefined),
         })
         .catch((e: unknown) => {
@@ -142,6 +200,8 @@ describe('atomic delete under fault injection', () => {
           const cur = (await g.md(r.ns)).replicas ?? 0;
           const value = between(r.rand, r.min, cur + 2);
           counts.add(value >= cur ? 'kubectl-scale-up' : 'kubectl-scale-down');
+          if (value >= cur) r.foreign.up = true;
+          else r.foreign.down = true;
           checker.foreign(r.ns, value, cur);
           // What `kubectl scale` sends: the scale subresource, no resourceVersion.
           await g.client.mergePatch(g.path(r.ns, 'machinedeployments', MD) + '/scale', {
@@ -160,28 +220,39 @@ describe('atomic delete under fault injection', () => {
           const b = faultyDeleter(r, `r${r.idx}b`, counts);
           // The new leader starts before the old one has noticed: both write for `overlap` ms.
           setTimeout(() => (leaderLost = true), overlap);
-          await g.recoverAll(r.ns, b).catch((e: unknown) => {
-            if (!(e instanceof CrashError)) throw e;
-          });
+          // Each result is kept as it comes: a crash later in the same pass must not lose it.
+          await g
+            .recoverAll(r.ns, b, (x) => settle(r, [x]))
+            .catch((e: unknown) => {
+              if (!(e instanceof CrashError)) throw e;
+            });
         })(),
       );
     }
     r.results = await Promise.all(ops);
     await Promise.all(side);
+    settle(
+      r,
+      r.results.filter((x): x is OpResult => 'id' in x),
+    );
   }
 
   /** Fresh instances (still under faults) recover until nothing is left, then a clean one finishes. */
   async function recover(r: Round, counts: FaultCounts) {
     for (let attempt = 0; attempt < 12; attempt++) {
       try {
-        const done = await g.recoverAll(r.ns, faultyDeleter(r, `r${r.idx}r${attempt}`, counts));
+        const done = await g.recoverAll(r.ns, faultyDeleter(r, `r${r.idx}r${attempt}`, counts), (x) =>
+          settle(r, [x]),
+        );
         if (done.length === 0) return;
       } catch (e) {
         if (!(e instanceof CrashError)) throw e;
       }
     }
     for (let attempt = 0; attempt < 5; attempt++) {
-      if ((await g.recoverAll(r.ns, g.deleter(`r${r.idx}clean`))).length === 0) return;
+      const done = await g.recoverAll(r.ns, g.deleter(`r${r.idx}clean`));
+      settle(r, done);
+      if (done.length === 0) return;
     }
     throw new Error(`${r.ns}: operations still left after recovery`);
   }
@@ -202,13 +273,44 @@ describe('atomic delete under fault injection', () => {
       90_000,
     );
     const left = await g.machines(r.ns);
-    for (const l of await g.leftovers(r.ns)) checker.violations.push(`${r.ns}: leaked ${l}`);
-    if ((md.replicas ?? 0) < r.min)
-      checker.violations.push(`${r.ns}: replicas ${md.replicas} below min ${r.min}`);
-    for (const m of r.chosen) {
-      const still = left.find((x) => x.meta.uid === m.meta.uid);
-      if (still && still.meta.deletionTimestamp)
-        checker.violations.push(`${r.ns}: ${m.meta.name} still deleting`);
+    const v = (msg: string) => checker.violations.push(`${r.ns}: ${msg}`);
+    for (const l of await g.leftovers(r.ns)) v(`leaked ${l}`);
+    if ((md.replicas ?? 0) < r.min) v(`replicas ${md.replicas} below min ${r.min}`);
+    const exists = (uid: string) => left.some((x) => x.meta.uid === uid);
+    const uidOf = new Map(r.machines.map((m) => [m.meta.name, m.meta.uid]));
+    // Every operation ended, and its Machine is where its outcome says.
+    for (let i = 0; i < r.ids.length; i++) {
+      const id = r.ids[i]!;
+      const f = r.finals.get(id);
+      if (!f) {
+        v(`operation ${id} on ${r.chosen[i]!.machine.meta.name} has no final outcome`);
+        continue;
+      }
+      const uid = uidOf.get(f.machine)!;
+      if ((f.outcome === 'deleted' || f.outcome === 'replaced') && exists(uid))
+        v(`operation ${id} says ${f.outcome} but ${f.machine} is still there`);
+      if (
+        f.outcome === 'rolled-back' &&
+        !exists(uid) &&
+        !r.foreign.down &&
+        ![...r.finals.values()].some(
+          (x) => x.machine === f.machine && (x.outcome === 'deleted' || x.outcome === 'replaced'),
+        )
+      )
+        v(`operation ${id} was rolled back but ${f.machine} is gone`);
+      if (f.purpose === 'remediation' && f.outcome === 'deleted') v(`remediation ${id} decremented replicas`);
+    }
+    if (!r.foreign.down) {
+      // Without a foreign scale-down, nothing but the chosen Machines may go.
+      const chosen = new Set(r.chosen.map((c) => c.machine.meta.uid));
+      for (const m of r.machines)
+        if (!chosen.has(m.meta.uid) && !exists(m.meta.uid)) v(`${m.meta.name} was never chosen but is gone`);
+    }
+    if (!r.foreign.up && !r.foreign.down) {
+      // Without foreign writes, replicas dropped by exactly the operations that report a decrement.
+      const decrements = [...r.finals.values()].filter((f) => f.outcome === 'deleted').length;
+      if (md.replicas !== r.machines.length - decrements)
+        v(`replicas ${md.replicas}, expected ${r.machines.length} - ${decrements} decrements`);
     }
   }
 
@@ -249,7 +351,9 @@ describe('atomic delete under fault injection', () => {
           sim.setMachineSetDelay(0);
         }
         await Promise.all(batch.map((r) => settleAndCheck(r, checker)));
-        for (const r of batch) for (const x of r.results) outcomes.add(x.outcome);
+        for (const r of batch) for (const f of r.finals.values()) outcomes.add(`${f.purpose} ${f.outcome}`);
+        for (const r of batch)
+          outcomes.add('crashed runs', r.results.filter((x) => x.outcome === 'crashed').length);
         if (o.broken && checker.violations.length > 0) break;
       }
     } finally {

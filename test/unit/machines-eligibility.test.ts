@@ -76,6 +76,9 @@ const OWN_REMEDIATION = ctx({ operationId: OUR_OP, purpose: 'remediation' });
 
 const cond = (type: string, status: Condition['status']): Condition => ({ type, status });
 
+/** CAPI's in-place update marker (not exported by the source: the literal key is the contract). */
+const IN_PLACE_UPDATE = 'in-place-updates.internal.cluster.x-k8s.io/update-in-progress';
+
 describe('whyNotDeletable', () => {
   it.each<[string, Machine, MachineContext]>([
     ['a plain machine for scale-down', machine(), SCALE_DOWN],
@@ -128,6 +131,21 @@ describe('whyNotDeletable', () => {
     [
       'extra finalizers besides CAPI',
       machine({ finalizers: ['example.com/keep', MACHINE_FINALIZER] }),
+      SCALE_DOWN,
+    ],
+    [
+      'skip-remediation, for scale-down',
+      machine({ annotations: { [ANNOTATIONS.skipRemediation]: '' } }),
+      SCALE_DOWN,
+    ],
+    [
+      'skip-remediation, for our own scale-down',
+      machine({ annotations: { ...OURS, [ANNOTATIONS.skipRemediation]: 'true' } }),
+      OWN_SCALE_DOWN,
+    ],
+    [
+      'another in-place-updates annotation',
+      machine({ annotations: { 'in-place-updates.internal.cluster.x-k8s.io/other': '' } }),
       SCALE_DOWN,
     ],
   ])('eligible: %s', (_name, m, c) => {
@@ -245,6 +263,44 @@ describe('whyNotDeletable', () => {
       SCALE_DOWN,
       /marked for remediation.*remediate-machine/,
     ],
+    [
+      'in-place update in progress, for scale-down',
+      machine({ annotations: { [IN_PLACE_UPDATE]: '' } }),
+      SCALE_DOWN,
+      /updating it in place/,
+    ],
+    [
+      'in-place update in progress, for remediation',
+      machine({ annotations: { [IN_PLACE_UPDATE]: 'true' } }),
+      REMEDIATION,
+      /updating it in place/,
+    ],
+    [
+      'in-place update in progress, even when marked by us',
+      machine({ annotations: { ...OURS, [IN_PLACE_UPDATE]: '' } }),
+      OWN_SCALE_DOWN,
+      /updating it in place/,
+    ],
+    [
+      'in-place update in progress, even for our own remediation',
+      machine({ annotations: { ...markBy(OUR_OP, { purpose: 'remediation' }), [IN_PLACE_UPDATE]: '' } }),
+      OWN_REMEDIATION,
+      /updating it in place/,
+    ],
+    [
+      'skip-remediation, for remediation',
+      machine({ annotations: { [ANNOTATIONS.skipRemediation]: '' } }),
+      REMEDIATION,
+      /it has cluster\.x-k8s\.io\/skip-remediation/,
+    ],
+    [
+      'skip-remediation with a value, for our own remediation',
+      machine({
+        annotations: { ...markBy(OUR_OP, { purpose: 'remediation' }), [ANNOTATIONS.skipRemediation]: 'true' },
+      }),
+      OWN_REMEDIATION,
+      /skip-remediation/,
+    ],
   ])('refused: %s', (_name, m, c, reason) => {
     const why = whyNotDeletable(m, c);
     expect(why).toBeDefined();
@@ -282,6 +338,45 @@ describe('whyNotDeletable', () => {
       OWN_SCALE_DOWN,
       /OwnerRemediated=False/,
     ],
+    [
+      'a missing finalizer is reported before an in-place update',
+      machine({ finalizers: [], annotations: { [IN_PLACE_UPDATE]: '' } }),
+      SCALE_DOWN,
+      /finalizer/,
+    ],
+    [
+      'our remediation annotation is reported before an in-place update, for scale-down',
+      machine({ annotations: { [REMEDIATION_ANNOTATION]: 'reboot', [IN_PLACE_UPDATE]: '' } }),
+      SCALE_DOWN,
+      /remediating/,
+    ],
+    [
+      'an in-place update is reported before skip-remediation',
+      machine({ annotations: { [ANNOTATIONS.skipRemediation]: '', [IN_PLACE_UPDATE]: '' } }),
+      REMEDIATION,
+      /in place/,
+    ],
+    [
+      'skip-remediation is reported before OwnerRemediated=False',
+      machine({
+        annotations: { [ANNOTATIONS.skipRemediation]: '' },
+        conditions: [cond('OwnerRemediated', 'False')],
+      }),
+      REMEDIATION,
+      /skip-remediation/,
+    ],
+    [
+      'an in-place update is reported before OwnerRemediated=False',
+      machine({ annotations: { [IN_PLACE_UPDATE]: '' }, conditions: [cond('OwnerRemediated', 'False')] }),
+      SCALE_DOWN,
+      /in place/,
+    ],
+    [
+      'a foreign mark is reported before skip-remediation',
+      machine({ annotations: { ...markBy('op0002'), [ANNOTATIONS.skipRemediation]: '' } }),
+      OWN_REMEDIATION,
+      /op0002/,
+    ],
   ])('order: %s', (_name, m, c, reason) => {
     expect(whyNotDeletable(m, c)).toMatch(reason);
   });
@@ -294,8 +389,11 @@ describe('whyGroupCannotShrink', () => {
     pending: 0,
     paused: false,
     activeMachineSets: 1,
+    checkMinSize: true,
     ...o,
   });
+  /** A remediation: the Machine is replaced, so the min size is not checked. */
+  const remediation = (o: Partial<GroupFacts> = {}): GroupFacts => group({ checkMinSize: false, ...o });
 
   it.each<[string, GroupFacts]>([
     ['room above min', group()],
@@ -303,6 +401,13 @@ describe('whyGroupCannotShrink', () => {
     ['min 0 with one replica', group({ minSize: 0, replicas: 1 })],
     ['exactly one above min', group({ replicas: 3, minSize: 2 })],
     ['no active MachineSet yet', group({ activeMachineSets: 0 })],
+    ['remediation with room above min', remediation()],
+    ['remediation at min size', remediation({ replicas: 2, minSize: 2 })],
+    ['remediation below min size', remediation({ replicas: 1, minSize: 3 })],
+    ['remediation with no replicas, min 0', remediation({ replicas: 0, minSize: 0 })],
+    ['remediation with one replica, min 1', remediation({ replicas: 1, minSize: 1 })],
+    ['remediation with removals in flight', remediation({ replicas: 2, minSize: 1, pending: 2 })],
+    ['an empty owner MachineDeployment name is no owner', group({ ownerMachineDeployment: '' })],
   ])('ok: %s', (_name, g) => {
     expect(whyGroupCannotShrink(g)).toBeUndefined();
   });
@@ -321,6 +426,20 @@ describe('whyGroupCannotShrink', () => {
       /below its min size 1.*3 replicas.*2 removals in flight/,
     ],
     ['replicas 2, min 1, one pending', group({ replicas: 2, pending: 1 }), /1 removals in flight/],
+    [
+      'a MachineSet controlled by a MachineDeployment',
+      group({ ownerMachineDeployment: 'md-0' }),
+      /MachineDeployment md-0 owns its replicas: scale that instead/,
+    ],
+    [
+      'a MachineSet controlled by a MachineDeployment, for remediation',
+      remediation({ ownerMachineDeployment: 'md-web' }),
+      /MachineDeployment md-web.*scale that/,
+    ],
+    ['remediation, unreadable ledger', remediation({ ledgerError: 'x' }), /ledger is unreadable \(x\)/],
+    ['remediation, paused', remediation({ paused: true }), /paused/],
+    ['remediation, no spec.replicas', remediation({ replicas: undefined }), /no spec\.replicas/],
+    ['remediation, during a rollout', remediation({ activeMachineSets: 3 }), /rollout.*3 MachineSets/],
   ])('refused: %s', (_name, g, reason) => {
     const why = whyGroupCannotShrink(g);
     expect(why).toBeDefined();
@@ -340,6 +459,26 @@ describe('whyGroupCannotShrink', () => {
       /no spec\.replicas/,
     ],
     ['rollout before min size', group({ replicas: 1, minSize: 1, activeMachineSets: 2 }), /rollout/],
+    [
+      'pause before an owner MachineDeployment',
+      group({ paused: true, ownerMachineDeployment: 'md-0' }),
+      /paused/,
+    ],
+    [
+      'missing replicas before an owner MachineDeployment',
+      group({ replicas: undefined, ownerMachineDeployment: 'md-0' }),
+      /no spec\.replicas/,
+    ],
+    [
+      'an owner MachineDeployment before rollout',
+      group({ ownerMachineDeployment: 'md-0', activeMachineSets: 2 }),
+      /MachineDeployment md-0/,
+    ],
+    [
+      'an owner MachineDeployment before min size',
+      group({ ownerMachineDeployment: 'md-0', replicas: 1, minSize: 1 }),
+      /MachineDeployment md-0/,
+    ],
   ])('order: %s', (_name, g, reason) => {
     expect(whyGroupCannotShrink(g)).toMatch(reason);
   });

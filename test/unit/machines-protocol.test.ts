@@ -29,6 +29,7 @@ const group = (o: Partial<GroupView> = {}): GroupView => ({
 });
 const view = (o: Partial<OpView> = {}): OpView => ({
   mode: 'run',
+  purpose: 'scale-down',
   machine: machine(),
   group: group(),
   drained: false,
@@ -156,12 +157,27 @@ describe('after the deletion: only forward', () => {
     [
       'the hook was removed by someone: the machine may vanish before a safe decrement',
       view({ machine: deleting({ hooked: false }) }),
-      /hook/,
+      /hook removed/,
     ],
     [
       'no spec.replicas',
       view({ machine: deleting(), group: group({ specReplicas: undefined, ledgerReplicas: undefined }) }),
       /no spec.replicas/,
+    ],
+    [
+      'another operation holds the deleting machine (two operations chose it): never a second decrement',
+      view({ machine: deleting({ marked: false, hooked: false, foreignMark: 'operation other1' }) }),
+      /other1 holds/,
+    ],
+    [
+      'our mark is gone (someone else deleted it after a rollback): not ours to decrement',
+      view({ machine: deleting({ marked: false }) }),
+      /not held by this operation/,
+    ],
+    [
+      'remediation: CAPI replaces the machine',
+      view({ purpose: 'remediation', machine: deleting() }),
+      /remediation/,
     ],
   ])('skip: %s', (_name, v, reason) => {
     const step = decide(v);
@@ -275,6 +291,9 @@ describe('guarantees over every state', () => {
       expect(v.machine?.phase).toBe('Deleting');
       expect(v.group.entry?.state).toBe('pending');
       expect(v.group.specReplicas).toBe(v.group.ledgerReplicas);
+      expect(v.purpose).toBe('scale-down');
+      expect(v.machine?.marked).toBe(true);
+      expect(v.machine?.foreignMark).toBeUndefined();
     }
   });
 
@@ -295,6 +314,8 @@ describe('guarantees over every state', () => {
       if (step.kind === 'release' && v.group.entry?.state === 'applied')
         expect(v.group.decrementObserved).toBe(true);
       if (step.kind === 'release') expect(v.group.entry?.state).not.toBe('pending');
+      // Only our own hold is ever released: another operation's stays.
+      if (step.kind === 'release') expect(v.machine?.hooked).toBe(true);
     }
   });
 

@@ -4,6 +4,7 @@ import {
   FOREIGN_WRITE_REASON,
   formatLedger,
   formatMark,
+  HOLD_HOOK_ANNOTATION,
   LEDGER_ANNOTATION,
   ledgerOf,
   markOf,
@@ -18,7 +19,10 @@ import {
   type Ledger,
   type LedgerEntry,
   type OperationMark,
+  type Purpose,
 } from '../../src/machines/records.ts';
+import * as records from '../../src/machines/records.ts';
+import { ANNOTATIONS } from '../../src/capi/types.ts';
 
 const AT = '2026-01-01T00:00:00Z';
 const LATER = '2026-01-01T00:05:00Z';
@@ -41,15 +45,18 @@ const markJson = (o: Record<string, unknown> = {}, drop: string[] = []): string 
   return JSON.stringify(base);
 };
 
-const pending = (machine: string, at = AT): LedgerEntry => ({
+const pending = (machine: string, at = AT, purpose: Purpose = 'scale-down'): LedgerEntry => ({
   machine,
   uid: `uid-${machine}`,
+  purpose,
   state: 'pending',
   at,
 });
+const remediating = (machine: string, at = AT): LedgerEntry => pending(machine, at, 'remediation');
 const applied = (machine: string, to: number, generation: number): LedgerEntry => ({
   machine,
   uid: `uid-${machine}`,
+  purpose: 'scale-down',
   state: 'applied',
   to,
   generation,
@@ -58,6 +65,7 @@ const applied = (machine: string, to: number, generation: number): LedgerEntry =
 const skipped = (machine: string, reason: string): LedgerEntry => ({
   machine,
   uid: `uid-${machine}`,
+  purpose: 'scale-down',
   state: 'skipped',
   reason,
   at: AT,
@@ -146,6 +154,22 @@ describe('replicas ledger: format and parse', () => {
     ],
     ['applied down to zero at generation 0', ledger(0, { op0001: applied('m-a', 0, 0) })],
     ['pending with a reason', ledger(2, { abcdef: { ...pending('m-x'), reason: 'note' } })],
+    ['a remediation entry', ledger(2, { op0001: remediating('m-a'), op0002: pending('m-b') })],
+    [
+      'a skipped remediation entry',
+      ledger(2, { op0001: { ...remediating('m-a'), state: 'skipped', reason: 'rebooted' } }),
+    ],
+    ['foreign-write counters', { ...ledger(3), foreignWrites: 4, lastForeignWrite: LATER }],
+    ['zero foreign writes', { ...ledger(3, { op0001: pending('m-a') }), foreignWrites: 0 }],
+    ['only the time of the last foreign write', { ...ledger(3), lastForeignWrite: LATER }],
+    [
+      'fractional seconds and an offset in every timestamp',
+      {
+        ...ledger(3, { op0001: pending('m-a', '2026-01-01T01:02:03.456+02:00') }),
+        foreignWrites: 1,
+        lastForeignWrite: '2026-01-01T01:02:03.7-05:30',
+      },
+    ],
   ])('round trip: %s', (_name, l) => {
     expect(parseLedger(formatLedger(l))).toEqual(l);
   });
@@ -153,6 +177,45 @@ describe('replicas ledger: format and parse', () => {
   it('ignores unknown fields when parsing', () => {
     const raw = JSON.stringify({ replicas: 2, ops: { op0001: { ...pending('m-a'), extra: 1 } }, v: 2 });
     expect(parseLedger(raw)).toEqual(ledger(2, { op0001: pending('m-a') }));
+  });
+
+  it('an entry without a purpose (written before purposes existed) is a scale-down', () => {
+    const { purpose: _purpose, ...old } = pending('m-a');
+    const { purpose: _p2, ...oldApplied } = applied('m-b', 2, 5);
+    const l = parseLedger(JSON.stringify({ replicas: 2, ops: { op0001: old, op0002: oldApplied } }));
+    expect(l).toEqual(ledger(2, { op0001: pending('m-a'), op0002: applied('m-b', 2, 5) }));
+    expect(l.ops['op0001']?.purpose).toBe('scale-down');
+    expect(pendingCount(l)).toBe(1);
+  });
+
+  it('a ledger without foreign-write fields parses without them', () => {
+    const l = parseLedger(JSON.stringify({ replicas: 2, ops: {} }));
+    expect(l).toEqual({ replicas: 2, ops: {} });
+    expect('foreignWrites' in l).toBe(false);
+    expect('lastForeignWrite' in l).toBe(false);
+  });
+
+  it('formatLedger writes the whole ledger object', () => {
+    const l: Ledger = {
+      ...ledger(3, { op0001: pending('m-a'), op0002: remediating('m-b') }),
+      foreignWrites: 2,
+      lastForeignWrite: LATER,
+    };
+    expect(formatLedger(l)).toBe(JSON.stringify(l));
+    expect(JSON.parse(formatLedger(l))).toEqual({
+      replicas: 3,
+      ops: {
+        op0001: { machine: 'm-a', uid: 'uid-m-a', purpose: 'scale-down', state: 'pending', at: AT },
+        op0002: { machine: 'm-b', uid: 'uid-m-b', purpose: 'remediation', state: 'pending', at: AT },
+      },
+      foreignWrites: 2,
+      lastForeignWrite: LATER,
+    });
+  });
+
+  it('formatLedger leaves out foreign-write fields the ledger does not have', () => {
+    const parsed = JSON.parse(formatLedger(ledger(1))) as Record<string, unknown>;
+    expect(Object.keys(parsed).sort()).toEqual(['ops', 'replicas']);
   });
 
   const raw = (o: Record<string, unknown>) => JSON.stringify(o);
@@ -183,6 +246,34 @@ describe('replicas ledger: format and parse', () => {
     ['missing machine', withOp(entry({}, ['machine'])), /ops\.op0001.*"machine"/],
     ['missing uid', withOp(entry({}, ['uid'])), /ops\.op0001.*"uid"/],
     ['missing at', withOp(entry({}, ['at'])), /ops\.op0001.*"at"/],
+    ['at as a date only', withOp(entry({ at: '2026-01-01' })), /ops\.op0001.*"at"/],
+    ['at without a zone', withOp(entry({ at: '2026-01-01T00:00:00' })), /ops\.op0001.*"at"/],
+    ['at with a space', withOp(entry({ at: '2026-01-01 00:00:00Z' })), /ops\.op0001.*"at"/],
+    ['at as epoch milliseconds', withOp(entry({ at: 1767225600000 })), /ops\.op0001.*"at"/],
+    ['at empty', withOp(entry({ at: '' })), /ops\.op0001.*"at"/],
+    ['unknown purpose', withOp(entry({ purpose: 'upgrade' })), /ops\.op0001.*purpose "upgrade"/],
+    ['purpose with different case', withOp(entry({ purpose: 'Scale-Down' })), /purpose "Scale-Down"/],
+    ['purpose not a string', withOp(entry({ purpose: 1 })), /ops\.op0001.*"purpose"/],
+    ['purpose null', withOp(entry({ purpose: null })), /ops\.op0001.*"purpose"/],
+    ['purpose empty', withOp(entry({ purpose: '' })), /ops\.op0001.*purpose ""/],
+    ['negative foreignWrites', raw({ replicas: 3, ops: {}, foreignWrites: -1 }), /"foreignWrites".*>= 0/],
+    [
+      'fractional foreignWrites',
+      raw({ replicas: 3, ops: {}, foreignWrites: 1.5 }),
+      /"foreignWrites".*integer/,
+    ],
+    ['foreignWrites as a string', raw({ replicas: 3, ops: {}, foreignWrites: '2' }), /"foreignWrites"/],
+    ['foreignWrites null', raw({ replicas: 3, ops: {}, foreignWrites: null }), /"foreignWrites"/],
+    [
+      'lastForeignWrite as a date only',
+      raw({ replicas: 3, ops: {}, lastForeignWrite: '2026-01-01' }),
+      /"lastForeignWrite"/,
+    ],
+    [
+      'lastForeignWrite as epoch milliseconds',
+      raw({ replicas: 3, ops: {}, lastForeignWrite: 1767225600000 }),
+      /"lastForeignWrite"/,
+    ],
     ['reason not a string', withOp(entry({ reason: 5 })), /ops\.op0001.*"reason"/],
     ['applied without to', withOp(entry({ state: 'applied', generation: 3 })), /ops\.op0001.*"to"/],
     ['applied without generation', withOp(entry({ state: 'applied', to: 2 })), /ops\.op0001.*"generation"/],
@@ -242,14 +333,33 @@ describe('ledgerOf and markOf', () => {
 });
 
 describe('register', () => {
-  const m = { name: 'm-new', uid: 'uid-m-new' };
-  const newEntry: LedgerEntry = { machine: 'm-new', uid: 'uid-m-new', state: 'pending', at: LATER };
+  const m = { name: 'm-new', uid: 'uid-m-new', purpose: 'scale-down' as const };
+  const newEntry: LedgerEntry = {
+    machine: 'm-new',
+    uid: 'uid-m-new',
+    purpose: 'scale-down',
+    state: 'pending',
+    at: LATER,
+  };
 
   it.each<[number]>([[0], [1], [5]])('without a ledger: the baseline is spec.replicas %i', (spec) => {
     expect(register(undefined, spec, 'op0009', m, LATER)).toEqual({
       ledger: { replicas: spec, ops: { op0009: newEntry } },
       rebased: [],
+      foreign: false,
     });
+  });
+
+  it('without a ledger: no foreign-write counters are started', () => {
+    const r = register(undefined, 3, 'op0009', m, LATER);
+    expect('foreignWrites' in r.ledger).toBe(false);
+    expect('lastForeignWrite' in r.ledger).toBe(false);
+  });
+
+  it.each<[Purpose]>([['scale-down'], ['remediation']])('records the purpose %s on the entry', (purpose) => {
+    const r = register(ledger(3), 3, 'op0009', { ...m, purpose }, LATER);
+    expect(r.ledger.ops['op0009']).toEqual({ ...newEntry, purpose });
+    expect(pendingCount(r.ledger)).toBe(purpose === 'scale-down' ? 1 : 0);
   });
 
   it.each<[string, Ledger]>([
@@ -259,11 +369,14 @@ describe('register', () => {
       'a ledger with every state',
       ledger(3, { op0001: pending('m-a'), op0002: applied('m-b', 3, 4), op0003: skipped('m-c', 'x') }),
     ],
+    ['a ledger with a pending remediation', ledger(3, { op0001: remediating('m-a') })],
+    ['a ledger with earlier foreign writes', { ...ledger(3), foreignWrites: 2, lastForeignWrite: AT }],
   ])('spec.replicas equals the ledger (%s): no rebase, the op is added pending', (_name, before) => {
     const snapshot = structuredClone(before);
     const r = register(before, 3, 'op0009', m, LATER);
     expect(r.rebased).toEqual([]);
-    expect(r.ledger).toEqual({ replicas: 3, ops: { ...before.ops, op0009: newEntry } });
+    expect(r.foreign).toBe(false);
+    expect(r.ledger).toEqual({ ...before, replicas: 3, ops: { ...before.ops, op0009: newEntry } });
     expect(before).toEqual(snapshot); // the input is not mutated
   });
 
@@ -277,26 +390,84 @@ describe('register', () => {
       op0002: applied('m-b', was, 4),
       op0003: pending('m-c'),
       op0004: skipped('m-d', 'earlier'),
+      op0005: remediating('m-e'),
     });
     const snapshot = structuredClone(before);
     const r = register(before, spec, 'op0009', m, LATER);
-    expect(r.rebased.sort()).toEqual(['op0001', 'op0003']);
+    expect(r.foreign).toBe(true);
+    expect(r.rebased.sort()).toEqual(['op0001', 'op0003', 'op0005']);
     expect(r.ledger.replicas).toBe(spec);
+    expect(r.ledger.foreignWrites).toBe(1);
+    expect(r.ledger.lastForeignWrite).toBe(LATER);
     expect(r.ledger.ops).toEqual({
       op0001: { ...pending('m-a'), state: 'skipped', reason: FOREIGN_WRITE_REASON, at: LATER },
       op0002: applied('m-b', was, 4),
       op0003: { ...pending('m-c'), state: 'skipped', reason: FOREIGN_WRITE_REASON, at: LATER },
       op0004: skipped('m-d', 'earlier'),
+      op0005: { ...remediating('m-e'), state: 'skipped', reason: FOREIGN_WRITE_REASON, at: LATER },
       op0009: newEntry,
     });
     expect(pendingCount(r.ledger)).toBe(1);
     expect(before).toEqual(snapshot);
   });
 
-  it('rebase with nothing pending moves the baseline and reports nothing', () => {
+  it.each<[string, number | undefined, number]>([
+    ['the first foreign write', undefined, 1],
+    ['after none counted', 0, 1],
+    ['after earlier ones', 4, 5],
+  ])('a foreign write is counted: %s', (_name, was, now) => {
+    const before: Ledger = {
+      ...ledger(3),
+      ...(was === undefined ? {} : { foreignWrites: was, lastForeignWrite: AT }),
+    };
+    const r = register(before, 7, 'op0009', m, LATER);
+    expect(r.foreign).toBe(true);
+    expect(r.ledger).toEqual({
+      replicas: 7,
+      ops: { op0009: newEntry },
+      foreignWrites: now,
+      lastForeignWrite: LATER,
+    });
+  });
+
+  it('the counted ledger survives a format/parse round trip', () => {
+    const r = register({ ...ledger(3), foreignWrites: 1, lastForeignWrite: AT }, 4, 'op0009', m, LATER);
+    expect(parseLedger(formatLedger(r.ledger))).toEqual(r.ledger);
+  });
+
+  it('rebase with nothing pending moves the baseline, counts the write and reports no rebased op', () => {
     const r = register(ledger(4, { op0002: applied('m-b', 4, 2) }), 6, 'op0009', m, LATER);
     expect(r.rebased).toEqual([]);
-    expect(r.ledger).toEqual({ replicas: 6, ops: { op0002: applied('m-b', 4, 2), op0009: newEntry } });
+    expect(r.foreign).toBe(true);
+    expect(r.ledger).toEqual({
+      replicas: 6,
+      ops: { op0002: applied('m-b', 4, 2), op0009: newEntry },
+      foreignWrites: 1,
+      lastForeignWrite: LATER,
+    });
+  });
+
+  it.each<[string, LedgerEntry, number]>([
+    ['a pending entry', pending('m-new'), 3],
+    ['an applied entry', applied('m-new', 3, 2), 3],
+    ['a skipped entry', skipped('m-new', 'gone'), 3],
+    ['a pending remediation', remediating('m-new'), 3],
+    ['a pending entry, while spec.replicas moved', pending('m-new'), 5],
+  ])('refuses a Machine that %s already holds', (_name, held, spec) => {
+    const before = ledger(3, { op0001: pending('m-a'), op0002: held });
+    const snapshot = structuredClone(before);
+    const msg = recordError(() => register(before, spec, 'op0009', m, LATER));
+    expect(msg).toMatch(/operation op0002 already holds Machine m-new/);
+    expect(before).toEqual(snapshot);
+  });
+
+  it('matches the holder by uid, not by name', () => {
+    // Same name, another uid: a new Machine of the same name is a different Machine.
+    const before = ledger(3, { op0001: { ...pending('m-new'), uid: 'uid-old' } });
+    expect(register(before, 3, 'op0009', m, LATER).ledger.ops['op0009']).toEqual(newEntry);
+    // Another name, same uid: still held.
+    const renamed = ledger(3, { op0001: { ...pending('m-other'), uid: 'uid-m-new' } });
+    expect(recordError(() => register(renamed, 3, 'op0009', m, LATER))).toMatch(/op0001/);
   });
 
   it('the reason names the foreign write', () => {
@@ -365,26 +536,92 @@ describe('skip', () => {
   });
 });
 
+describe('foreign-write counters through the other transitions', () => {
+  const counted: Ledger = {
+    ...ledger(3, { op0001: pending('m-a'), op0002: remediating('m-b') }),
+    foreignWrites: 3,
+    lastForeignWrite: AT,
+  };
+
+  it.each<[string, (l: Ledger) => Ledger]>([
+    ['applyDecrement', (l) => applyDecrement(l, 'op0001', 2, 4, LATER)],
+    ['skip', (l) => skip(l, 'op0001', 'why', LATER)],
+    ['skip of a remediation', (l) => skip(l, 'op0002', 'rebooted', LATER)],
+    ['prune', (l) => prune(l, 'op0001')],
+  ])('%s keeps them', (_name, fn) => {
+    const l = fn(counted);
+    expect(l.foreignWrites).toBe(3);
+    expect(l.lastForeignWrite).toBe(AT);
+  });
+
+  it('applyDecrement keeps the purpose of the entry', () => {
+    expect(applyDecrement(counted, 'op0001', 2, 4, LATER).ops['op0001']?.purpose).toBe('scale-down');
+    expect(skip(counted, 'op0002', 'r', LATER).ops['op0002']?.purpose).toBe('remediation');
+  });
+});
+
 describe('prune', () => {
-  it.each<[string, Ledger, string, Ledger | undefined]>([
+  it.each<[string, Ledger, string, Ledger]>([
     [
       'removes one op of several',
       ledger(2, { op0001: pending('m-a'), op0002: applied('m-b', 2, 3) }),
       'op0001',
       ledger(2, { op0002: applied('m-b', 2, 3) }),
     ],
-    ['the last op: no ledger left', ledger(2, { op0001: applied('m-a', 2, 3) }), 'op0001', undefined],
+    [
+      'the last op: the ledger stays, empty',
+      ledger(2, { op0001: applied('m-a', 2, 3) }),
+      'op0001',
+      ledger(2),
+    ],
     [
       'an absent op: unchanged',
       ledger(2, { op0001: pending('m-a') }),
       'op0404',
       ledger(2, { op0001: pending('m-a') }),
     ],
-    ['an empty ledger: no ledger left', ledger(2), 'op0001', undefined],
+    ['an empty ledger: stays empty', ledger(2), 'op0001', ledger(2)],
+    [
+      'a ledger at zero replicas keeps its baseline',
+      ledger(0, { op0001: applied('m-a', 0, 9) }),
+      'op0001',
+      ledger(0),
+    ],
+    [
+      'the last op of a ledger with foreign writes: baseline and counters stay',
+      {
+        ...ledger(5, { op0001: skipped('m-a', FOREIGN_WRITE_REASON) }),
+        foreignWrites: 2,
+        lastForeignWrite: LATER,
+      },
+      'op0001',
+      { ...ledger(5), foreignWrites: 2, lastForeignWrite: LATER },
+    ],
+    [
+      'a remediation entry',
+      ledger(2, { op0001: remediating('m-a'), op0002: pending('m-b') }),
+      'op0001',
+      ledger(2, { op0002: pending('m-b') }),
+    ],
   ])('%s', (_name, l, id, expected) => {
     const snapshot = structuredClone(l);
-    expect(prune(l, id)).toEqual(expected);
+    const out = prune(l, id);
+    expect(out).toBeDefined();
+    expect(out).toEqual(expected);
     expect(l).toEqual(snapshot);
+  });
+
+  it('the pruned ledger still detects the next foreign write', () => {
+    const l = prune(ledger(2, { op0001: applied('m-a', 2, 3) }), 'op0001');
+    const r = register(l, 4, 'op0009', { name: 'm-x', uid: 'uid-m-x', purpose: 'scale-down' }, LATER);
+    expect(r.foreign).toBe(true);
+    expect(r.ledger.foreignWrites).toBe(1);
+  });
+
+  it('a pruned Machine can be registered again', () => {
+    const l = prune(ledger(2, { op0001: skipped('m-a', 'r') }), 'op0001');
+    const r = register(l, 2, 'op0009', { name: 'm-a', uid: 'uid-m-a', purpose: 'scale-down' }, LATER);
+    expect(r.ledger.ops).toEqual({ op0009: pending('m-a', LATER) });
   });
 });
 
@@ -404,7 +641,32 @@ describe('pendingCount', () => {
       2,
     ],
     ['only applied and skipped', ledger(3, { op0002: applied('m-b', 3, 1), op0003: skipped('m-c', 'r') }), 0],
+    ['only a pending remediation', ledger(3, { op0001: remediating('m-a') }), 0],
+    [
+      'pending scale-downs and remediations',
+      ledger(3, { op0001: remediating('m-a'), op0002: pending('m-b'), op0003: remediating('m-c') }),
+      1,
+    ],
+    [
+      'applied and skipped remediations',
+      ledger(3, {
+        op0001: { ...remediating('m-a'), state: 'skipped', reason: 'r' },
+        op0002: { ...applied('m-b', 3, 1), purpose: 'remediation' },
+      }),
+      0,
+    ],
   ])('%s', (_name, l, n) => {
     expect(pendingCount(l)).toBe(n);
+  });
+});
+
+describe('hold hook', () => {
+  it('is a CAPI pre-terminate hook named after the service', () => {
+    expect(HOLD_HOOK_ANNOTATION).toBe(`${ANNOTATIONS.preTerminateHookPrefix}/capi-autopilot`);
+    expect(HOLD_HOOK_ANNOTATION).toBe('pre-terminate.delete.hook.machine.cluster.x-k8s.io/capi-autopilot');
+  });
+
+  it('has no fixed value any more (the value is the operation id)', () => {
+    expect('HOLD_HOOK_VALUE' in records).toBe(false);
   });
 });

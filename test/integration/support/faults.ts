@@ -23,6 +23,11 @@ export function seeded(seed: number): () => number {
   };
 }
 
+/** An error thrown on purpose by a test hook before a protocol step: the process "crashes" there. */
+export class CrashError extends Error {
+  override name = 'CrashError';
+}
+
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 export const between = (r: () => number, lo: number, hi: number): number =>
   lo + Math.floor(r() * (hi - lo + 1));
@@ -180,7 +185,8 @@ export class InvariantChecker {
       if (replicas < t.min) this.violations.push(`${ns}: decrement to ${replicas}, below min ${t.min}`);
       return;
     }
-    if (newlyApplied.length === 0 && t.foreignValues.has(replicas)) return;
+    // Each foreign write explains one change, once.
+    if (newlyApplied.length === 0 && t.foreignValues.delete(replicas)) return;
     this.violations.push(
       `${ns}: replicas ${prev} -> ${replicas} is neither a foreign write nor one decrement (newly applied: ${newlyApplied.join(',') || 'none'})`,
     );

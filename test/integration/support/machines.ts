@@ -15,6 +15,7 @@ import {
 import {
   HOLD_HOOK_ANNOTATION,
   LEDGER_ANNOTATION,
+  ledgerOf,
   OPERATION_ANNOTATION,
 } from '../../../src/machines/records.ts';
 import { findOperations } from '../../../src/machines/recovery.ts';
@@ -116,12 +117,20 @@ export class Groups {
   }
 
   /** Runs recovery (as a new instance would) on every operation left on the namespace's objects. */
-  async recoverAll(ns: string, deleter: MachineDeleter): Promise<OpResult[]> {
+  async recoverAll(
+    ns: string,
+    deleter: MachineDeleter,
+    onResult?: (r: OpResult) => void,
+  ): Promise<OpResult[]> {
     const machines = (await this.machines(ns)).filter((m) => m.meta.namespace === ns);
     const groups = [await this.md(ns), ...(await this.machineSets(ns))];
-    const ops = findOperations(machines, groups, new Set());
+    const { operations: ops } = findOperations(machines, groups, new Set());
     const out: OpResult[] = [];
-    for (const t of ops) out.push(await deleter.recover(t, { untilDone: true }));
+    for (const t of ops) {
+      const r = await deleter.recover(t, { untilDone: true });
+      onResult?.(r);
+      out.push(r);
+    }
     return out;
   }
 
@@ -132,9 +141,12 @@ export class Groups {
       for (const k of [OPERATION_ANNOTATION, HOLD_HOOK_ANNOTATION, 'cluster.x-k8s.io/delete-machine'])
         if (k in m.meta.annotations) out.push(`${m.meta.name} has ${k}`);
     }
-    for (const g of [await this.md(ns), ...(await this.machineSets(ns))])
-      if (LEDGER_ANNOTATION in g.meta.annotations)
+    // The ledger itself stays (its replicas baseline); an entry left in it is a leak.
+    for (const g of [await this.md(ns), ...(await this.machineSets(ns))]) {
+      const { ledger, error } = ledgerOf(g.meta.annotations);
+      if (error || Object.keys(ledger?.ops ?? {}).length)
         out.push(`${g.kind} ${g.meta.name} has ${g.meta.annotations[LEDGER_ANNOTATION]}`);
+    }
     return out;
   }
 }
