@@ -188,3 +188,28 @@ describe('atomic mark-and-delete (v1beta2, simulator)', () => {
     expect(events.items.map((e) => e.reason)).toContain('MachineDeleting');
   });
 });
+
+describe('atomic mark-and-delete (v1beta1, simulator)', () => {
+  const env = useSimulator('v1beta1');
+
+  it('deletes exactly the chosen machine with a trailing CAPI cache, decrements once, leaves nothing', async () => {
+    const g = new Groups(env.mgmt);
+    const { ns, machines } = await g.create(3, 1, 'del-v1b1');
+    const chosen = [...machines].sort((a, b) => byName(a.meta.name, b.meta.name)).at(-1)!;
+    env.sim.setMachineWatchLag(1500);
+    try {
+      expect((await g.deleter('a').delete(g.request(ns, chosen))).outcome).toBe('deleted');
+    } finally {
+      env.sim.setMachineWatchLag(0);
+    }
+    expect((await g.md(ns)).replicas).toBe(2);
+    const left = await g.running(ns, 2);
+    expect(left.map((m) => m.meta.uid).sort()).toEqual(
+      machines
+        .filter((m) => m !== chosen)
+        .map((m) => m.meta.uid)
+        .sort(),
+    );
+    expect(await g.leftovers(ns)).toEqual([]);
+  });
+});
