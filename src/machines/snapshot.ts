@@ -55,9 +55,10 @@ export function minSizeOf(
 ): { min: number } | { error: string } {
   const raw = annotations[ANNOTATIONS.nodeGroupMinSize];
   if (raw === undefined) return { min: 0 };
-  if (!/^\d{1,9}$/.test(raw.trim()))
+  // As strict as node-group discovery (src/autoscaler/nodegroups.ts): plain decimal digits, int32.
+  if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1)
     return { error: `${ANNOTATIONS.nodeGroupMinSize} "${raw}" is not an integer >= 0` };
-  return { min: Number(raw.trim()) };
+  return { min: Number(raw) };
 }
 
 export interface OpTarget {

@@ -1,4 +1,5 @@
 // Builds the Node object a machine of a given instance type joins the cluster as. Pure.
+import { isSyncedNodeLabel } from '../../capi/labels.ts';
 import { kubeTime } from '../../kube/time.ts';
 export interface Taint {
   key: string;
@@ -34,22 +35,7 @@ export function capacityOf(t: InstanceType): Record<string, string> {
   return cap;
 }
 
-/**
- * Machine labels CAPI copies to the Node: node-role.kubernetes.io/*, node-restriction.kubernetes.io/*,
- * *.node-restriction.kubernetes.io/* and (*.)node.cluster.x-k8s.io/* (CAPI's node label sync).
- */
-export function isSyncedNodeLabel(key: string): boolean {
-  const slash = key.indexOf('/');
-  if (slash < 0) return false;
-  const domain = key.slice(0, slash);
-  return (
-    domain === 'node-role.kubernetes.io' ||
-    domain === 'node-restriction.kubernetes.io' ||
-    domain.endsWith('.node-restriction.kubernetes.io') ||
-    domain === 'node.cluster.x-k8s.io' ||
-    domain.endsWith('.node.cluster.x-k8s.io')
-  );
-}
+export { isSyncedNodeLabel } from '../../capi/labels.ts';
 
 export interface NodeSpecInput {
   name: string;

@@ -1,0 +1,156 @@
+// How many nodes of one template the pending pods need: first-fit decreasing bin packing, as
+// cluster-autoscaler's binpacking estimator, but over equivalence classes of pods (same owner, same
+// requests and constraints), so 10,000 pending replicas of a few Deployments cost a few dozen checks.
+// Pure; the scheduling rules beyond resources come in as `staticFit` (predicates.ts).
+import type { HostPort, Resources, SimNode, SimPod } from './types.ts';
+
+export const POD_SLOT = 1000; // one pod, in milli-units of the `pods` resource
+
+/** Pods that schedule alike: one representative and its count. */
+export interface PodClass {
+  key: string;
+  pod: SimPod;
+  pods: SimPod[];
+}
+
+/** Groups pods by owner, requests and constraints: any member could stand for the others. */
+export function podClasses(pods: readonly SimPod[]): PodClass[] {
+  const out = new Map<string, PodClass>();
+  for (const p of pods) {
+    const key = JSON.stringify([
+      p.ownerUid ?? p.uid,
+      sortedEntries(p.requests),
+      sortedEntries(p.nodeSelector),
+      p.requiredAffinity ?? null,
+      p.tolerations,
+      p.hostPorts,
+    ]);
+    const c = out.get(key);
+    if (c) c.pods.push(p);
+    else out.set(key, { key, pod: p, pods: [p] });
+  }
+  return [...out.values()];
+}
+
+const sortedEntries = (r: Readonly<Record<string, unknown>>) =>
+  Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
+
+/** A node being filled: what is left of its allocatable, and the host ports taken. */
+export interface OpenNode {
+  node: SimNode;
+  free: Record<string, number>;
+  ports: HostPort[];
+}
+
+export function openNode(node: SimNode, used: Resources = {}, ports: HostPort[] = []): OpenNode {
+  const free: Record<string, number> = { ...node.allocatable };
+  for (const [r, v] of Object.entries(used)) free[r] = (free[r] ?? 0) - v;
+  return { node, free, ports: [...ports] };
+}
+
+/** How many more pods like `pod` fit into what is left of `n`, by resources, pod slots and host ports. */
+export function roomFor(pod: SimPod, n: OpenNode): number {
+  let room = Math.floor((n.free['pods'] ?? 0) / POD_SLOT);
+  for (const [r, req] of Object.entries(pod.requests)) {
+    if (req <= 0) continue;
+    room = Math.min(room, Math.floor((n.free[r] ?? 0) / req));
+  }
+  if (pod.hostPorts.length > 0) room = Math.min(room, portsClash(pod.hostPorts, n.ports) ? 0 : 1);
+  return Math.max(0, room);
+}
+
+export function place(pod: SimPod, n: OpenNode, count: number): void {
+  n.free['pods'] = (n.free['pods'] ?? 0) - POD_SLOT * count;
+  for (const [r, req] of Object.entries(pod.requests)) n.free[r] = (n.free[r] ?? 0) - req * count;
+  if (count > 0) n.ports.push(...pod.hostPorts);
+}
+
+function portsClash(want: readonly HostPort[], used: readonly HostPort[]): boolean {
+  const any = (ip?: string) => !ip || ip === '0.0.0.0';
+  return want.some((w) =>
+    used.some(
+      (u) =>
+        u.port === w.port &&
+        u.protocol === w.protocol &&
+        (any(u.hostIP) || any(w.hostIP) || u.hostIP === w.hostIP),
+    ),
+  );
+}
+
+/** Larger pods first, measured against the template (cluster-autoscaler's cpu + memory share). */
+function sizeScore(pod: SimPod, template: SimNode): number {
+  const share = (r: string) =>
+    template.allocatable[r] ? (pod.requests[r] ?? 0) / template.allocatable[r]! : 0;
+  return share('cpu') + share('memory');
+}
+
+export interface Estimate {
+  /** New nodes of the template needed. */
+  nodes: number;
+  /** Pods those nodes hold. */
+  placed: SimPod[];
+  /** Pods that stay pending, with why (one reason per class). */
+  left: Array<{ pods: SimPod[]; reason: string }>;
+}
+
+/**
+ * Places `classes` onto new nodes of `template` (its allocatable already net of DaemonSet pods), first-fit
+ * decreasing, opening at most `maxNodes` nodes. `staticFit` says why a pod can never run on the template
+ * (selector, affinity, taints, a resource the node lacks), or undefined.
+ */
+export function estimate(
+  classes: readonly PodClass[],
+  template: SimNode,
+  maxNodes: number,
+  staticFit: (pod: SimPod, node: SimNode) => string | undefined,
+): Estimate {
+  const open: OpenNode[] = [];
+  const placed: SimPod[] = [];
+  const left: Estimate['left'] = [];
+  const empty = openNode(template);
+  const sorted = [...classes].sort(
+    (a, b) => sizeScore(b.pod, template) - sizeScore(a.pod, template) || (a.key < b.key ? -1 : 1),
+  );
+  for (const c of sorted) {
+    const why = staticFit(c.pod, template);
+    if (why) {
+      left.push({ pods: c.pods, reason: why });
+      continue;
+    }
+    const perNode = roomFor(c.pod, empty);
+    if (perNode === 0) {
+      left.push({ pods: c.pods, reason: tooBig(c.pod, template) });
+      continue;
+    }
+    let i = 0;
+    // First fit into nodes already opened by larger classes.
+    for (const n of open) {
+      if (i >= c.pods.length) break;
+      const k = Math.min(roomFor(c.pod, n), c.pods.length - i);
+      if (k > 0) {
+        place(c.pod, n, k);
+        placed.push(...c.pods.slice(i, i + k));
+        i += k;
+      }
+    }
+    while (i < c.pods.length && open.length < maxNodes) {
+      const n = openNode(template);
+      const k = Math.min(perNode, c.pods.length - i);
+      place(c.pod, n, k);
+      open.push(n);
+      placed.push(...c.pods.slice(i, i + k));
+      i += k;
+    }
+    if (i < c.pods.length)
+      left.push({ pods: c.pods.slice(i), reason: `would need more than ${maxNodes} new node(s)` });
+  }
+  return { nodes: open.length, placed, left };
+}
+
+function tooBig(pod: SimPod, template: SimNode): string {
+  const over = Object.entries(pod.requests)
+    .filter(([r, v]) => v > 0 && v > (template.allocatable[r] ?? 0))
+    .map(([r]) => r);
+  if (over.length) return `Insufficient ${over.join(', ')} on a new node`;
+  return pod.hostPorts.length ? 'host ports taken' : 'no pod slot left on a new node';
+}
