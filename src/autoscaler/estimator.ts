@@ -11,6 +11,8 @@ export interface PodClass {
   key: string;
   pod: SimPod;
   pods: SimPod[];
+  /** The representative's non-zero requests, as pairs: the hot loop reads these, not the object. */
+  reqs: Array<[string, number]>;
 }
 
 /** Groups pods by owner, requests and constraints: any member could stand for the others. */
@@ -27,7 +29,7 @@ export function podClasses(pods: readonly SimPod[]): PodClass[] {
     ]);
     const c = out.get(key);
     if (c) c.pods.push(p);
-    else out.set(key, { key, pod: p, pods: [p] });
+    else out.set(key, { key, pod: p, pods: [p], reqs: Object.entries(p.requests).filter(([, v]) => v > 0) });
   }
   return [...out.values()];
 }
@@ -50,12 +52,16 @@ export function openNode(node: SimNode, used: Resources = {}, ports: HostPort[] 
 
 /** How many more pods like `pod` fit into what is left of `n`, by resources, pod slots and host ports. */
 export function roomFor(pod: SimPod, n: OpenNode): number {
+  return roomForClass({ pod, reqs: Object.entries(pod.requests).filter(([, v]) => v > 0) }, n);
+}
+
+export function roomForClass(c: Pick<PodClass, 'pod' | 'reqs'>, n: OpenNode): number {
   let room = Math.floor((n.free['pods'] ?? 0) / POD_SLOT);
-  for (const [r, req] of Object.entries(pod.requests)) {
-    if (req <= 0) continue;
+  for (let i = 0; i < c.reqs.length && room > 0; i++) {
+    const [r, req] = c.reqs[i]!;
     room = Math.min(room, Math.floor((n.free[r] ?? 0) / req));
   }
-  if (pod.hostPorts.length > 0) room = Math.min(room, portsClash(pod.hostPorts, n.ports) ? 0 : 1);
+  if (room > 0 && c.pod.hostPorts.length > 0) room = portsClash(c.pod.hostPorts, n.ports) ? 0 : 1;
   return Math.max(0, room);
 }
 
@@ -87,10 +93,15 @@ function sizeScore(pod: SimPod, template: SimNode): number {
 export interface Estimate {
   /** New nodes of the template needed. */
   nodes: number;
-  /** Pods those nodes hold. */
-  placed: SimPod[];
+  /** Pods those nodes hold (each class's first ones). */
+  readonly placed: SimPod[];
+  placedCount: number;
   /** Pods that stay pending, with why (one reason per class). */
-  left: Array<{ pods: SimPod[]; reason: string }>;
+  left: Array<{ key: string; pods: SimPod[]; reason: string }>;
+  /** Classes that were packed (not excluded outright): only their counts can change this estimate. */
+  packed: string[];
+  /** Sum of the placed pods' requests (what least-waste weighs). */
+  requested: Record<string, number>;
 }
 
 /**
@@ -105,31 +116,40 @@ export function estimate(
   staticFit: (pod: SimPod, node: SimNode) => string | undefined,
 ): Estimate {
   const open: OpenNode[] = [];
-  const placed: SimPod[] = [];
+  // Placed pods as (class, count): a pod list is built only when someone reads `placed`.
+  const taken: Array<[PodClass, number]> = [];
   const left: Estimate['left'] = [];
+  const packed: string[] = [];
+  const requested: Record<string, number> = {};
+  const take = (c: PodClass, k: number) => {
+    for (const [r, v] of c.reqs) requested[r] = (requested[r] ?? 0) + v * k;
+  };
   const empty = openNode(template);
-  const sorted = [...classes].sort(
-    (a, b) => sizeScore(b.pod, template) - sizeScore(a.pod, template) || (a.key < b.key ? -1 : 1),
-  );
+  const sorted = classes
+    .map((c) => ({ c, score: sizeScore(c.pod, template) }))
+    .sort((a, b) => b.score - a.score || (a.c.key < b.c.key ? -1 : 1))
+    .map((x) => x.c);
   for (const c of sorted) {
     const why = staticFit(c.pod, template);
     if (why) {
-      left.push({ pods: c.pods, reason: why });
+      left.push({ key: c.key, pods: c.pods, reason: why });
       continue;
     }
-    const perNode = roomFor(c.pod, empty);
+    const perNode = roomForClass(c, empty);
     if (perNode === 0) {
-      left.push({ pods: c.pods, reason: tooBig(c.pod, template) });
+      left.push({ key: c.key, pods: c.pods, reason: tooBig(c.pod, template) });
       continue;
     }
+    packed.push(c.key);
     let i = 0;
     // First fit into nodes already opened by larger classes.
     for (const n of open) {
       if (i >= c.pods.length) break;
-      const k = Math.min(roomFor(c.pod, n), c.pods.length - i);
+      if ((n.free['pods'] ?? 0) < POD_SLOT) continue;
+      const k = Math.min(roomForClass(c, n), c.pods.length - i);
       if (k > 0) {
         place(c.pod, n, k);
-        placed.push(...c.pods.slice(i, i + k));
+        take(c, k);
         i += k;
       }
     }
@@ -137,14 +157,29 @@ export function estimate(
       const n = openNode(template);
       const k = Math.min(perNode, c.pods.length - i);
       place(c.pod, n, k);
+      take(c, k);
       open.push(n);
-      placed.push(...c.pods.slice(i, i + k));
       i += k;
     }
+    if (i > 0) taken.push([c, i]);
     if (i < c.pods.length)
-      left.push({ pods: c.pods.slice(i), reason: `would need more than ${maxNodes} new node(s)` });
+      left.push({
+        key: c.key,
+        pods: c.pods.slice(i),
+        reason: `would need more than ${maxNodes} new node(s)`,
+      });
   }
-  return { nodes: open.length, placed, left };
+  let placed: SimPod[] | undefined;
+  return {
+    nodes: open.length,
+    get placed() {
+      return (placed ??= taken.flatMap(([c, k]) => c.pods.slice(0, k)));
+    },
+    placedCount: taken.reduce((a, [, k]) => a + k, 0),
+    left,
+    packed,
+    requested,
+  };
 }
 
 function tooBig(pod: SimPod, template: SimNode): string {

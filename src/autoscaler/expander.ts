@@ -13,7 +13,11 @@ export interface Option {
   /** Group id as cluster-autoscaler spells it: `MachineDeployment/<namespace>/<name>`. */
   id: string;
   nodes: number;
-  placed: readonly SimPod[];
+  readonly placed: readonly SimPod[];
+  /** placed.length, when known without building the list. */
+  placedCount?: number;
+  /** Sum of the placed pods' requests, when the estimator already has it. */
+  requested?: Readonly<Record<string, number>>;
   template: SimNode;
 }
 
@@ -60,7 +64,7 @@ export function wasteScore(o: Option): number {
   const share = (r: string) => {
     const avail = (o.template.allocatable[r] ?? 0) * o.nodes;
     if (avail <= 0) return 0;
-    const used = o.placed.reduce((a, p) => a + (p.requests[r] ?? 0), 0);
+    const used = o.requested ? (o.requested[r] ?? 0) : o.placed.reduce((a, p) => a + (p.requests[r] ?? 0), 0);
     return (avail - used) / avail;
   };
   return share('cpu') + share('memory');
@@ -88,7 +92,7 @@ export function filterOptions(
     case 'random':
       return { kept: [...options], notes };
     case 'most-pods':
-      return { kept: best(options, (o) => o.placed.length, false), notes };
+      return { kept: best(options, (o) => o.placedCount ?? o.placed.length, false), notes };
     case 'least-waste':
       return { kept: best(options, wasteScore, true), notes };
     case 'priority': {

@@ -104,7 +104,13 @@ describe('estimate', () => {
       () => 'node(s) had untolerated taint {nvidia.com/gpu: present}',
     );
     expect(e.nodes).toBe(0);
-    expect(e.left).toEqual([{ pods: expect.any(Array), reason: expect.stringMatching(/untolerated taint/) }]);
+    expect(e.left).toEqual([
+      {
+        key: expect.any(String),
+        pods: expect.any(Array),
+        reason: expect.stringMatching(/untolerated taint/),
+      },
+    ]);
   });
 
   it('groups equivalent pods: one class per owner and shape', () => {
