@@ -32,10 +32,13 @@ import {
 export interface ActionDeps {
   client: KubeClient;
   version: CapiVersion;
+  /** This service instance; marks carry it, and another instance's marks are recovered, not joined. */
   holder: string;
   log: Logger;
   metrics?: Metrics;
+  /** Events on Machines and groups (management cluster). */
   events?: EventRecorder;
+  /** Workload cluster name, for metric labels. */
   cluster?: string;
   now: () => Date;
 }

@@ -2,15 +2,10 @@
 // resourceVersion precondition (actions.ts), repeat. A 409 or any API error only means "read again"; a
 // crash leaves the operation on the objects for `recover` (the recovery controller) to finish or undo.
 import { randomBytes } from 'node:crypto';
-import type { CapiVersion } from '../capi/types.ts';
-import type { EventRecorder } from '../kube/events.ts';
 import { isConflict, KubeError } from '../kube/errors.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { Metrics } from '../metrics/registry.ts';
-import type { Logger } from '../runtime/log.ts';
 import { sleepFor, type KeyedWaiters } from '../runtime/wait.ts';
 import { ATTR, inSpan, type Span } from '../tracing/spans.ts';
-import { Actions, rfc3339 } from './actions.ts';
+import { Actions, rfc3339, type ActionDeps } from './actions.ts';
 import { whyGroupCannotShrink, whyNotDeletable } from './eligibility.ts';
 import { decide, phaseOf, type Mode, type OpView, type Outcome, type Step } from './protocol.ts';
 import { pendingCount, RecordError, register } from './records.ts';
@@ -23,17 +18,7 @@ import {
   type Snapshot,
 } from './snapshot.ts';
 
-export interface DeleterDeps {
-  client: KubeClient;
-  version: CapiVersion;
-  /** This service instance; marks carry it, and another instance's marks are recovered, not joined. */
-  holder: string;
-  log: Logger;
-  metrics?: Metrics;
-  /** Events on Machines and groups (management cluster). */
-  events?: EventRecorder;
-  /** Workload cluster name, for metric labels. */
-  cluster?: string;
+export interface DeleterDeps extends Omit<ActionDeps, 'now'> {
   now?: () => Date;
   newId?: () => string;
   /** Longest wait between re-reads while waiting on CAPI (informers notify `wake` sooner). */

@@ -1,6 +1,7 @@
 // Shared by the delete-protocol tests: a management client, node groups with running machines, the
 // protocol's deleter and recovery, and the checks that nothing of an operation is left behind.
 import { Writable } from 'node:stream';
+import { expect } from 'vitest';
 import { fromObject } from '../../../src/capi/adapters/index.ts';
 import type { Machine, MachineDeployment, MachineSet } from '../../../src/capi/types.ts';
 import { EventRecorder } from '../../../src/kube/events.ts';
@@ -132,6 +133,19 @@ export class Groups {
       out.push(r);
     }
     return out;
+  }
+
+  /** Only `chosen` went: `replicas` Running machines, every other original one still there, nothing left. */
+  async expectOnlyRemoved(ns: string, machines: Machine[], chosen: Machine, replicas: number): Promise<void> {
+    expect((await this.md(ns)).replicas).toBe(replicas);
+    const left = await this.running(ns, replicas);
+    expect(left.map((m) => m.meta.uid).sort()).toEqual(
+      machines
+        .filter((m) => m !== chosen)
+        .map((m) => m.meta.uid)
+        .sort(),
+    );
+    expect(await this.leftovers(ns)).toEqual([]);
   }
 
   /** What an operation may leave behind: marks, holds and ledger entries. Empty when clean. */
