@@ -1,3 +1,4 @@
+import { createAutoscaler } from './autoscaler/controller.ts';
 import { createMachineDeletion } from './machines/controller.ts';
 import { parseArgs } from 'node:util';
 import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
@@ -153,8 +154,8 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       log,
       tracing,
       managementKubeconfig: sandbox?.kubeconfig,
-      // Today: recovery of delete operations; scale-down and remediation will share its deleter.
-      controllers: (env) => [createMachineDeletion(env).recovery],
+      // Scale-up, and recovery of delete operations (scale-down and remediation will share its deleter).
+      controllers: (env) => [createMachineDeletion(env).recovery, createAutoscaler(env).controller],
     });
   } catch (e) {
     await sandbox?.stop();

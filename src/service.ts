@@ -49,6 +49,16 @@ export interface ControllerEnv {
   metrics: Metrics;
   log: Logger;
   config: Config;
+  /**
+   * Calls `cb` for every workload cluster whose informers exist, now and whenever one connects (key
+   * `<namespace>/<cluster>`); controllers subscribe to its pods and nodes this way.
+   */
+  onWorkloadConnected(cb: (cluster: string, informers: WorkloadInformers) => void): void;
+}
+
+export interface WorkloadInformers {
+  nodes: Informer<KubeObject>;
+  pods: Informer<KubeObject>;
 }
 
 export interface Service {
@@ -120,6 +130,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     return { inf, start: () => trackInformer(inf, cluster, resource, signal) };
   };
   const workloadClientByCluster = new Map<string, KubeClient>();
+  const workloadInformers = new Map<string, WorkloadInformers>();
+  const workloadListeners: Array<(cluster: string, i: WorkloadInformers) => void> = [];
   const mgmtClientFor = (cluster: string) =>
     cluster === MGMT ? mgmt : workloadClientByCluster.get(cluster)!;
   const trackInformer = (
@@ -192,7 +204,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         return n ? [n] : [];
       });
       const runs = [nodes.start(), pods.start()];
+      workloadInformers.set(name, { nodes: nodes.inf, pods: pods.inf });
+      for (const l of workloadListeners) l(name, { nodes: nodes.inf, pods: pods.inf });
       return async () => {
+        workloadInformers.delete(name);
         stop.abort();
         await Promise.allSettled(runs.map((r) => r.done));
         for (const r of ['nodes', 'pods']) {
@@ -231,6 +246,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         metrics,
         log,
         config,
+        onWorkloadConnected: (cb) => {
+          workloadListeners.push(cb);
+          for (const [name, i] of workloadInformers) cb(name, i);
+        },
       }) ?? [];
   } catch (e) {
     abort.abort();

@@ -254,6 +254,31 @@ const Autoscaler = z
     expander: z.enum(EXPANDERS).default('least-waste').meta({
       description: 'How to choose among node groups that could all take the pending pods (--expander).',
     }),
+    newPodScaleUpDelay: duration().prefault('0s').meta({
+      kind: 'duration',
+      description: 'Pods younger than this are not considered for scale-up yet (--new-pod-scale-up-delay).',
+    }),
+    scaleUpBatchIdle: duration({ positive: true }).prefault('1s').meta({
+      kind: 'duration',
+      description:
+        'A scale-up decision waits until no pod has become unschedulable for this long, so a Deployment rollout is one decision.',
+    }),
+    scaleUpBatchMax: duration({ positive: true }).prefault('10s').meta({
+      kind: 'duration',
+      description:
+        'Longest a scale-up decision waits for the batch to go idle (the scan interval, upstream).',
+    }),
+    maxCoresTotal: int().min(0).default(320000).meta({
+      description:
+        'Most CPU cores across the cluster, in whole cores (the max of --cores-total); 0: no limit.',
+    }),
+    maxMemoryTotalGiB: int().min(0).default(6400000).meta({
+      description: 'Most memory across the cluster, in GiB (the max of --memory-total); 0: no limit.',
+    }),
+    priorityExpanderNamespace: z.string().min(1).default('kube-system').meta({
+      description:
+        'Namespace (management cluster) of the `cluster-autoscaler-priority-expander` ConfigMap read by the priority expander.',
+    }),
     maxNodesTotal: int()
       .min(0)
       .default(0)
