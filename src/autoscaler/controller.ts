@@ -81,16 +81,25 @@ export function createAutoscaler(
       now,
       backoff: new Map([...backoff].map(([k, b]) => [k, b.until])),
     });
+    // Machines that never became nodes: the group backs off, and their room no longer counts as coming.
+    const failedBy = new Map<string, number>();
     for (const [key, names] of cands.machineNames) {
-      const failed = failedProvisioning(machines, names, now, cfg.maxNodeProvisionTime, namespace);
+      const ng = groups.find((g) => g.key === key);
+      const limit = ng?.options?.maxNodeProvisionTime ?? cfg.maxNodeProvisionTime;
+      const failed = failedProvisioning(machines, names, now, limit, namespace);
       if (failed.length) noteFailure(key, failed.join(','), now.getTime());
+      failedBy.set(key, failed.length);
     }
     const existing = existingNodes(nodes.list(), pods.list());
     const totals = clusterTotals(existing.nodes);
     return planScaleUp({
       pending: pending.pending,
       nodes: existing.nodes,
-      groups: cands.groups.map((g) => ({ ...g, backoffUntil: backoff.get(g.id)?.until })),
+      groups: cands.groups.map((g) => ({
+        ...g,
+        upcoming: Math.max(0, g.upcoming - (failedBy.get(g.id) ?? 0)),
+        backoffUntil: backoff.get(g.id)?.until,
+      })),
       limits: {
         maxNodesTotal: cfg.maxNodesTotal,
         currentNodes: totals.nodes + cands.groups.reduce((a, g) => a + g.upcoming, 0),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAutoscaler } from '../../src/autoscaler/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startService, type Service } from '../../src/service.ts';
-import { createDeployment, useSimulator } from './support/capi.ts';
+import { createDeployment, fixtures, useSimulator } from './support/capi.ts';
 import { clusterApi, eventually, serviceConfig, testNamespace } from './support/kube.ts';
 
 interface Pod {
@@ -65,6 +65,7 @@ describe('autoscaler: event-driven scale-up', () => {
         env.mgmt.kubeconfigPath,
         'workloadClusters.mode=secret',
         'autoscaler.scaleUpBatchIdle=500ms',
+        'autoscaler.scanIntervalSeconds=2',
       ),
       log: createLogger({ level: 'info', format: 'json' }, sink),
       portOverride: 0,
@@ -130,6 +131,134 @@ describe('autoscaler: event-driven scale-up', () => {
     } finally {
       clearInterval(watch);
     }
+  });
+
+  const podsIn = async (ns: string) =>
+    (await workload.ok<{ items: Pod[] }>('GET', `/api/v1/namespaces/${ns}/pods`)).items;
+  const eventsFor = async (ns: string, pod: string, reason: string) =>
+    (
+      await workload.ok<{
+        items: Array<{ reason: string; message: string; involvedObject: { name: string } }>;
+      }>('GET', `/api/v1/namespaces/${ns}/events`)
+    ).items.filter((e) => e.reason === reason && e.involvedObject.name === pod);
+  const gpuPod = (name: string, pool: string, tolerate: boolean) => ({
+    metadata: { name },
+    spec: {
+      nodeSelector: { [POOL_LABEL]: pool },
+      tolerations: tolerate ? [{ key: GPU, operator: 'Exists', effect: 'NoSchedule' }] : [],
+      containers: [
+        {
+          name: 'c',
+          image: 'registry.invalid/pause',
+          resources: { requests: { cpu: '1', [GPU]: '1' }, limits: { [GPU]: '1' } },
+        },
+      ],
+    },
+  });
+
+  it('GPU pods land only on the tainted GPU group; a GPU pod without the toleration never triggers it', async () => {
+    const { ns, pool } = await group({
+      max: 2,
+      annotations: {
+        'capacity.cluster-autoscaler.kubernetes.io/gpu-count': '1',
+        'capacity.cluster-autoscaler.kubernetes.io/gpu-type': GPU,
+        'capacity.cluster-autoscaler.kubernetes.io/taints': `${GPU}=present:NoSchedule`,
+      },
+    });
+    // The instances really have the GPU and the taint, so the scheduler agrees with the template.
+    await env.mgmt.api.mergePatch(
+      `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates/md-a-tmpl`,
+      {
+        spec: {
+          template: {
+            spec: {
+              instanceType: {
+                gpu: { count: 1 },
+                taints: [{ key: GPU, value: 'present', effect: 'NoSchedule' }],
+              },
+            },
+          },
+        },
+      },
+    );
+    const apps = await testNamespace(workload, 'as-gpu');
+    await workload.ok('POST', `/api/v1/namespaces/${apps}/pods`, gpuPod('trainer', pool, true));
+    await workload.ok('POST', `/api/v1/namespaces/${apps}/pods`, gpuPod('intruder', pool, false));
+    await eventually('the GPU group to grow by one', async () => (await replicasSeen(ns)) === 1, 60_000);
+    const trainer = await eventually(
+      'the tolerating pod Running',
+      async () =>
+        (await podsIn(apps)).find((p) => p.metadata.name === 'trainer' && p.status?.phase === 'Running'),
+      90_000,
+    );
+    expect(trainer.spec.nodeName).toMatch(/^md-a-/);
+    const refused = await eventually(
+      'NotTriggerScaleUp for the pod without the toleration',
+      async () =>
+        (await eventsFor(apps, 'intruder', 'NotTriggerScaleUp')).find((e) =>
+          e.message.includes(`MachineDeployment/${ns}/md-a`),
+        ),
+      60_000,
+    );
+    expect(refused.message).toContain(
+      `MachineDeployment/${ns}/md-a: node(s) had untolerated taint {nvidia.com/gpu: present}`,
+    );
+    // Two scan intervals later it still has not grown for the intruder.
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(await replicasSeen(ns)).toBe(1);
+    expect((await podsIn(apps)).find((p) => p.metadata.name === 'intruder')?.spec.nodeName).toBeUndefined();
+  });
+
+  it('a group whose machines never join backs off and the pods are placed through another group', async () => {
+    // md-a: 4-CPU machines that never become nodes, preferred by least-waste; md-b: 8-CPU machines that do.
+    const { ns, pool } = await group({
+      max: 3,
+      annotations: { 'cluster.x-k8s.io/autoscaling-options-maxnodeprovisiontime': '4s' },
+    });
+    await env.mgmt.api.mergePatch(capi(ns, 'machinedeployments', 'md-a'), {
+      spec: {
+        template: { metadata: { annotations: { 'sandbox.capi-autopilot.io/fault-never-join': 'true' } } },
+      },
+    });
+    const f = fixtures('v1beta2', ns, { md: 'md-b', replicas: 0, pool, cpu: '8' });
+    await env.mgmt.api.ok(
+      'POST',
+      `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
+      f.template,
+    );
+    (f.md.metadata as { annotations?: Record<string, string> }).annotations = {
+      'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size': '0',
+      'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size': '3',
+      'capacity.cluster-autoscaler.kubernetes.io/cpu': '8',
+      'capacity.cluster-autoscaler.kubernetes.io/memory': '8Gi',
+      'capacity.cluster-autoscaler.kubernetes.io/labels': `${POOL_LABEL}=${pool}`,
+    };
+    await env.mgmt.api.ok('POST', capi(ns, 'machinedeployments'), f.md);
+    const apps = await testNamespace(workload, 'as-backoff');
+    await workload.ok('POST', `/api/v1/namespaces/${apps}/pods`, {
+      metadata: { name: 'patient' },
+      spec: {
+        nodeSelector: { [POOL_LABEL]: pool },
+        containers: [{ name: 'c', image: 'registry.invalid/pause', resources: { requests: { cpu: '2' } } }],
+      },
+    });
+    await eventually('md-a to be tried first', async () => (await replicasSeen(ns)) === 1, 60_000);
+    const mdB = async () =>
+      (await env.mgmt.api.ok<{ spec: { replicas?: number } }>('GET', capi(ns, 'machinedeployments', 'md-b')))
+        .spec.replicas;
+    await eventually('md-b to scale once md-a backs off', async () => (await mdB()) === 1, 60_000);
+    const pod = await eventually(
+      'the pod Running on an md-b node',
+      async () => (await podsIn(apps)).find((p) => p.status?.phase === 'Running'),
+      90_000,
+    );
+    expect(pod.spec.nodeName).toMatch(/^md-b-/);
+    const mdEvents = await env.mgmt.api.ok<{
+      items: Array<{ reason: string; involvedObject: { name: string } }>;
+    }>('GET', `/api/v1/namespaces/${ns}/events`);
+    expect(mdEvents.items.some((e) => e.reason === 'FailedScaleUp' && e.involvedObject.name === 'md-a')).toBe(
+      true,
+    );
   });
 
   it("a pod no group can hold triggers nothing and gets NotTriggerScaleUp naming each group's reason", async () => {
