@@ -1,33 +1,32 @@
 // The scale-up controller: the imperative shell around the pure planner. Event-driven: a pod turning
 // unschedulable in a workload cluster opens a batch, which closes after `scaleUpBatchIdle` without new
 // ones (at most `scaleUpBatchMax`); then one reconcile for that cluster reads the caches, builds the
-// planner's input (inputs.ts), plans (scaleup.ts) and executes each scale-up as one write of
-// spec.replicas with the group's resourceVersion, plus the events and metrics users look for.
-import { fromObject } from '../capi/adapters/index.ts';
-import type { MachineDeployment, MachineSet } from '../capi/types.ts';
-import { isConflict } from '../kube/errors.ts';
+// planner's input (inputs.ts), plans (scaleup.ts) and executes each scale-up (io.ts), with the events
+// and metrics users know from cluster-autoscaler. While unschedulable pods remain, the cluster is looked
+// at again every scan interval (back-offs end, machines join or fail, young pods come of age).
 import { EventRecorder } from '../kube/events.ts';
 import type { KubeObject } from '../kube/informer.ts';
-import { formatLedger, LEDGER_ANNOTATION, ledgerOf } from '../machines/records.ts';
-import { groupPath } from '../machines/snapshot.ts';
+import { fighting, ledgerOf } from '../machines/records.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
-import { actionAnnotations, recordDecision } from '../tracing/spans.ts';
-import { parsePriorities, type Priorities } from './expander.ts';
+import { recordDecision } from '../tracing/spans.ts';
 import { clusterTotals, existingNodes, failedProvisioning, groupCandidates, pendingPods } from './inputs.ts';
-import { discoverNodeGroups } from './nodegroups.ts';
+import { fetchTemplates, readPriorities, scaleUp } from './io.ts';
+import { discoverNodeGroups, type NodeGroup } from './nodegroups.ts';
 import { staticFit } from './predicates.ts';
 import { planScaleUp, type Plan } from './scaleup.ts';
 
-const PRIORITY_CONFIGMAP = 'cluster-autoscaler-priority-expander';
-const BACKOFF_INITIAL_MS = 5 * 60_000; // cluster-autoscaler's initial node group back-off
+const BACKOFF_INITIAL_MS = 5 * 60_000; // cluster-autoscaler's node group back-off: 5 min doubling to 30
 const BACKOFF_MAX_MS = 30 * 60_000;
+const BACKOFF_RESET_MS = 3 * 60 * 60_000;
+const FIGHT_WINDOW_MS = 10 * 60_000;
+const EVENT_EVERY_MS = 10 * 60_000; // one NotTriggerScaleUp per pod per this (not one per scan)
 const CORE = 1000;
 const GIB = 2 ** 30 * 1000;
 
 export interface Autoscaler {
   controller: Controller;
-  /** The decision for a cluster now, without writing (explain, /status). */
+  /** The decision for a cluster now; `dryRun` autoscalers never write. */
   plan(cluster: string): Promise<Plan | undefined>;
 }
 
@@ -37,15 +36,19 @@ export function createAutoscaler(
 ): Autoscaler {
   const cfg = env.config.autoscaler;
   const mgmt = (r: string) => env.informers.get(`management/${r}`)!;
+  const log = env.log.child({ controller: 'autoscaler' });
   const events = new EventRecorder(env.management, {
-    onError: (e) => env.log.debug({ err: e.message }, 'event not recorded'),
+    onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
   });
   const podEvents = new Map<string, EventRecorder>();
-  const backoff = new Map<string, { until: number; step: number; machines: string }>();
-  const batches = new Map<string, { first: number; idle?: NodeJS.Timeout; max?: NodeJS.Timeout }>();
-  const log = env.log.child({ controller: 'autoscaler' });
+  const lastPodEvent = new Map<string, { at: number; message: string }>();
+  const backoff = new Map<string, { until: number; step: number; failed: Set<string> }>();
+  const batches = new Map<string, { idle?: NodeJS.Timeout; max?: NodeJS.Timeout }>();
 
-  const plan = async (cluster: string): Promise<Plan | undefined> => {
+  /** Everything one decision needs, from the caches (and a few reads); undefined until they have synced. */
+  async function decide(
+    cluster: string,
+  ): Promise<{ plan: Plan; groups: Map<string, NodeGroup> } | undefined> {
     const [namespace, name] = cluster.split('/') as [string, string];
     const conn = env.workload.get({ namespace, name });
     const pods = env.informers.get(`${cluster}/pods`);
@@ -53,8 +56,8 @@ export function createAutoscaler(
     if (!conn || !pods?.hasSynced() || !nodes?.hasSynced()) return undefined;
     const now = new Date();
     const pending = pendingPods(pods.list(), now, cfg.newPodScaleUpDelay);
+    for (const p of pending.problems) log.warn({ cluster, problem: p }, 'pod not considered');
     env.metrics.unschedulablePods.set({ cluster }, pending.pending.length);
-    if (pending.pending.length === 0) return { scaleUps: [], waiting: [], noScaleUp: [] };
     const discovered = discoverNodeGroups({
       clusters: mgmt('clusters').list(),
       machineDeployments: mgmt('machinedeployments').list(),
@@ -63,87 +66,101 @@ export function createAutoscaler(
       defaults: cfg,
     });
     const groups = discovered.groups.filter((g) => g.namespace === namespace && g.clusterName === name);
+    const byKey = new Map(groups.map((g) => [g.key, g]));
+    const empty = { scaleUps: [], waiting: [], noScaleUp: [] };
+    if (pending.pending.length === 0 || groups.length === 0) return { plan: empty, groups: byKey };
+
     const machines = mgmt('machines').list();
-    const infraTemplates = await fetchTemplates(env, groups);
-    const daemonSets = (await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets')).items;
-    for (const g of groups) {
-      const b = backoff.get(g.key);
-      env.metrics.nodeGroupBackoff.set({ cluster, node_group: g.key }, b && b.until > now.getTime() ? 1 : 0);
-    }
+    const daemonSets = await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets').then(
+      (l) => l.items,
+      (e: Error) => (
+        log.warn({ cluster, err: e.message }, 'DaemonSets unreadable: templates charge none'),
+        []
+      ),
+    );
     const cands = groupCandidates({
       cluster: { namespace, name },
       groups,
       machineSets: mgmt('machinesets').list(),
       machines,
       nodes: nodes.list(),
-      infraTemplates,
+      infraTemplates: await fetchTemplates(env, groups, log),
       daemonSets,
       now,
-      backoff: new Map([...backoff].map(([k, b]) => [k, b.until])),
+      backoff: new Map(),
     });
-    // Machines that never became nodes: the group backs off, and their room no longer counts as coming.
+    // Machines that never became nodes: the group backs off and their room no longer counts as coming.
     const failedBy = new Map<string, number>();
     for (const [key, names] of cands.machineNames) {
-      const ng = groups.find((g) => g.key === key);
-      const limit = ng?.options?.maxNodeProvisionTime ?? cfg.maxNodeProvisionTime;
+      const limit = byKey.get(key)?.options?.maxNodeProvisionTime ?? cfg.maxNodeProvisionTime;
       const failed = failedProvisioning(machines, names, now, limit, namespace);
-      if (failed.length) noteFailure(key, failed.join(','), now.getTime());
+      if (failed.length) noteFailure(cluster, key, failed, now.getTime());
       failedBy.set(key, failed.length);
     }
     const existing = existingNodes(nodes.list(), pods.list());
     const totals = clusterTotals(existing.nodes);
-    return planScaleUp({
-      pending: pending.pending,
-      nodes: existing.nodes,
-      groups: cands.groups.map((g) => ({
+    const candidates = cands.groups.map((g) => {
+      const ledger = ledgerOf(byKey.get(g.id)?.object.meta.annotations ?? {}).ledger;
+      const b = backoff.get(g.id);
+      env.metrics.nodeGroupBackoff.set({ cluster, node_group: g.id }, b && b.until > now.getTime() ? 1 : 0);
+      return {
         ...g,
         upcoming: Math.max(0, g.upcoming - (failedBy.get(g.id) ?? 0)),
-        backoffUntil: backoff.get(g.id)?.until,
-      })),
+        ...(b ? { backoffUntil: b.until } : {}),
+        // Someone else keeps setting spec.replicas (GitOps, a ClusterClass topology): do not fight it.
+        ...(!g.disabled && fighting(ledger, now, FIGHT_WINDOW_MS)
+          ? {
+              disabled: `another writer changed spec.replicas ${ledger?.foreignWrites} times, last at ${ledger?.lastForeignWrite}: not fighting it`,
+            }
+          : {}),
+      };
+    });
+    const coming = (r: string) =>
+      candidates.reduce((a, g) => a + (g.template?.allocatable[r] ?? 0) * g.upcoming, 0);
+    const plan = planScaleUp({
+      pending: pending.pending,
+      nodes: existing.nodes,
+      groups: candidates,
       limits: {
         maxNodesTotal: cfg.maxNodesTotal,
-        currentNodes: totals.nodes + cands.groups.reduce((a, g) => a + g.upcoming, 0),
+        currentNodes: totals.nodes + candidates.reduce((a, g) => a + g.upcoming, 0),
         maxCpuTotal: cfg.maxCoresTotal * CORE,
-        currentCpu: totals.cpu,
+        currentCpu: totals.cpu + coming('cpu'),
         maxMemoryTotal: cfg.maxMemoryTotalGiB * GIB,
-        currentMemory: totals.memory,
+        currentMemory: totals.memory + coming('memory'),
       },
       expander: cfg.expander,
-      priorities: cfg.expander === 'priority' ? await priorities(env, log) : undefined,
+      priorities: cfg.expander === 'priority' ? await readPriorities(env, log) : undefined,
       random: o.random ?? Math.random,
       now: now.getTime(),
       staticFit,
     });
-  };
+    return { plan, groups: byKey };
+  }
 
   /** A group whose machines did not become nodes in time backs off, doubling up to 30 minutes. */
-  function noteFailure(key: string, machines: string, now: number) {
+  function noteFailure(cluster: string, key: string, failed: string[], now: number) {
     const b = backoff.get(key);
-    if (b && b.machines === machines) return; // the same failure, already counted
-    const step = b ? b.step + 1 : 0;
+    if (b && failed.every((m) => b.failed.has(m))) return; // nothing new failed
+    const step = b && now - b.until < BACKOFF_RESET_MS ? b.step + 1 : 0;
     const until = now + Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** step);
-    backoff.set(key, { until, step, machines });
-    env.metrics.failedScaleUps.inc({ cluster: key.split('/')[1] ?? '', node_group: key, reason: 'timeout' });
-    void events.record(
-      groupRef(env, key),
-      'Warning',
-      'FailedScaleUp',
-      `Machines ${machines} did not become Ready nodes within max-node-provision-time: ${key} backs off until ${new Date(until).toISOString()}`,
-    );
-    log.warn(
-      { group: key, machines, until: new Date(until).toISOString() },
-      'machines did not become nodes in time: group backs off',
-    );
+    backoff.set(key, { until, step, failed: new Set([...(b?.failed ?? []), ...failed]) });
+    env.metrics.failedScaleUps.inc({ cluster, node_group: key, reason: 'timeout' });
+    const msg = `Machines ${failed.join(', ')} did not become Ready nodes within max-node-provision-time: ${key} backs off until ${new Date(until).toISOString()}`;
+    void events.record(groupRef(env, key), 'Warning', 'FailedScaleUp', msg);
+    log.warn({ group: key, machines: failed, until: new Date(until).toISOString() }, 'group backs off');
   }
+
   const controller = new Controller({
     name: 'autoscaler',
     workers: 1,
     log: env.log,
     metrics: env.metrics,
     reconcile: async (cluster) => {
-      const p = await plan(cluster);
-      if (!p) return;
-      for (const s of p.scaleUps) {
+      const d = await decide(cluster);
+      if (!d) return { requeueAfterMs: 1000 }; // caches not synced yet
+      for (const s of d.plan.scaleUps) {
+        const g = d.groups.get(s.group.id)!;
         recordDecision('scale-up', 'pending-pods', { 'capi_autopilot.node_group': s.group.id });
         if (o.dryRun) {
           log.info(
@@ -152,65 +169,86 @@ export function createAutoscaler(
           );
           continue;
         }
-        const r = await scaleUp(env, s.group.id, s.from, s.to);
-        if (r === 'conflict') return { requeueAfterMs: 200 };
+        let r: 'ok' | 'conflict';
+        try {
+          r = await scaleUp(env, g, s.to);
+        } catch (e) {
+          // One group's refusal (a webhook, RBAC, the group gone) must not stop the others.
+          noteFailure(cluster, s.group.id, [`(write failed: ${(e as Error).message})`], Date.now());
+          continue;
+        }
+        if (r === 'conflict') return { requeueAfterMs: 200 }; // decide again on what changed
         env.metrics.scaledUpNodes.inc(
           { cluster, node_group: s.group.id, reason: 'pending_pods' },
           s.to - s.from,
         );
-        const ref = groupRef(env, s.group.id);
+        const change = `${s.group.id} ${s.from}->${s.to} (max: ${s.group.maxSize})`;
         void events.record(
-          ref,
+          groupRef(env, s.group.id),
           'Normal',
           'ScaledUpGroup',
-          `Scale-up: ${s.group.id} ${s.from} -> ${s.to} (max: ${s.group.maxSize}) for ${s.pods.length} pending pod(s)`,
+          `Scale-up: ${change} for ${s.pods.length} pending pod(s)`,
         );
         for (const pod of s.pods)
-          void podRecorder(cluster).record(
-            podRef(pod),
-            'Normal',
-            'TriggeredScaleUp',
-            `pod triggered scale-up: [{${s.group.id} ${s.from}->${s.to} (max: ${s.group.maxSize})}]`,
-          );
+          podEvent(cluster, pod, 'TriggeredScaleUp', `pod triggered scale-up: [{${change}}]`);
       }
-      for (const n of p.noScaleUp) {
-        const why = Object.entries(n.reasons)
-          .map(([g, r]) => `${g}: ${r}`)
-          .join('; ');
-        void podRecorder(cluster).record(
-          podRef(n.pod),
-          'Normal',
-          'NotTriggerScaleUp',
-          `pod didn't trigger scale-up: ${why || 'no node group'}`,
-        );
-      }
-      // Pods left pending are looked at again each scan interval (back-offs end, capacity frees up).
-      return p.noScaleUp.length ? { requeueAfterMs: cfg.scanIntervalSeconds * 1000 } : undefined;
+      if (d.groups.size > 0)
+        for (const n of d.plan.noScaleUp) {
+          const why = Object.entries(n.reasons)
+            .map(([g, r]) => `${g}: ${r}`)
+            .join('; ');
+          podEvent(cluster, n.pod, 'NotTriggerScaleUp', `pod didn't trigger scale-up: ${why}`);
+        }
+      const pods = env.informers.get(`${cluster}/pods`);
+      return pods?.list().some(isUnschedulable)
+        ? { requeueAfterMs: cfg.scanIntervalSeconds * 1000 }
+        : undefined;
     },
   });
 
-  const podRecorder = (cluster: string) => {
+  /** An event on a pod, at most once per pod per EVENT_EVERY_MS unless its message changed. */
+  function podEvent(
+    cluster: string,
+    pod: { namespace: string; name: string; uid: string },
+    reason: string,
+    message: string,
+  ) {
+    const key = `${pod.uid}/${reason}`;
+    const last = lastPodEvent.get(key);
+    const now = Date.now();
+    if (last && last.message === message && now - last.at < EVENT_EVERY_MS) return;
+    lastPodEvent.set(key, { at: now, message });
     let r = podEvents.get(cluster);
     if (!r) {
       const [namespace, name] = cluster.split('/') as [string, string];
-      const c = env.workload.get({ namespace, name })!.client;
-      r = new EventRecorder(c, { onError: (e) => log.debug({ err: e.message }, 'event not recorded') });
+      const conn = env.workload.get({ namespace, name });
+      if (!conn) return;
+      r = new EventRecorder(conn.client, {
+        onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
+      });
       podEvents.set(cluster, r);
     }
-    return r;
-  };
+    void r.record(
+      { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+      'Normal',
+      reason,
+      message,
+    );
+  }
 
-  // Batching: one decision per burst of unschedulable pods.
+  // Batching: one decision per burst of unschedulable pods. Timers are unref'd: they never hold a stopping
+  // process, and a key added after the controller stopped is dropped by its queue.
   const trigger = (cluster: string) => {
-    const now = Date.now();
     let b = batches.get(cluster);
     if (!b) {
-      b = { first: now };
+      b = {};
       batches.set(cluster, b);
       b.max = setTimeout(() => fire(cluster), cfg.scaleUpBatchMax);
+      b.max.unref();
     }
     if (b.idle) clearTimeout(b.idle);
     b.idle = setTimeout(() => fire(cluster), cfg.scaleUpBatchIdle);
+    b.idle.unref();
   };
   const fire = (cluster: string) => {
     const b = batches.get(cluster);
@@ -222,6 +260,8 @@ export function createAutoscaler(
     controller.enqueue(cluster);
   };
   env.onWorkloadConnected((cluster, i) => {
+    // A reconnect brings a new client: events go through it from now on.
+    podEvents.delete(cluster);
     i.pods.onChange((_t, pod) => {
       if (isUnschedulable(pod)) trigger(cluster);
     });
@@ -230,7 +270,7 @@ export function createAutoscaler(
       if (i.pods.list().some(isUnschedulable)) trigger(cluster);
     });
   });
-  return { controller, plan };
+  return { controller, plan: async (cluster) => (await decide(cluster))?.plan };
 }
 
 function isUnschedulable(pod: KubeObject): boolean {
@@ -246,110 +286,7 @@ function isUnschedulable(pod: KubeObject): boolean {
   );
 }
 
-const podRef = (p: { namespace: string; name: string; uid: string }) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  namespace: p.namespace,
-  name: p.name,
-  uid: p.uid,
-});
-
 function groupRef(env: ControllerEnv, id: string) {
   const [kind, namespace, name] = id.split('/') as [string, string, string];
   return { apiVersion: `cluster.x-k8s.io/${env.capiVersion}`, kind, namespace, name };
-}
-
-/**
- * One write: spec.replicas, the delete protocol's ledger baseline (so this is not taken for a foreign
- * writer) and the trace context, under the resourceVersion that still shows `from` replicas. The scale
- * subresource cannot carry annotations, hence the main resource.
- */
-async function scaleUp(env: ControllerEnv, id: string, from: number, to: number): Promise<'ok' | 'conflict'> {
-  const [kind, namespace, name] = id.split('/') as ['MachineDeployment' | 'MachineSet', string, string];
-  const path = groupPath(env.capiVersion, { kind, namespace, name });
-  const cur = fromObject(await env.management.get(path)) as MachineDeployment | MachineSet;
-  if (cur.replicas !== from) return 'conflict';
-  const { ledger } = ledgerOf(cur.meta.annotations);
-  try {
-    await env.management.mergePatch(
-      path,
-      {
-        metadata: {
-          annotations: {
-            ...(ledger ? { [LEDGER_ANNOTATION]: formatLedger({ ...ledger, replicas: to }) } : {}),
-            ...actionAnnotations(new Date()),
-          },
-        },
-        spec: { replicas: to },
-      },
-      cur.meta.resourceVersion,
-    );
-    return 'ok';
-  } catch (e) {
-    if (isConflict(e)) return 'conflict';
-    throw e;
-  }
-}
-
-async function fetchTemplates(
-  env: ControllerEnv,
-  groups: ReadonlyArray<{
-    namespace: string;
-    template: {
-      infrastructureRef: {
-        apiGroup: string;
-        kind: string;
-        name: string;
-        apiVersion?: string;
-        namespace?: string;
-      };
-    };
-  }>,
-): Promise<Map<string, unknown>> {
-  const out = new Map<string, unknown>();
-  for (const g of groups) {
-    const ref = g.template.infrastructureRef;
-    const ns = ref.namespace ?? g.namespace;
-    const key = `${ns}/${ref.kind}/${ref.name}`;
-    if (out.has(key)) continue;
-    const version = ref.apiVersion ?? (await preferredVersion(env, ref.apiGroup));
-    if (!version) continue;
-    const plural = `${ref.kind.toLowerCase()}s`;
-    const obj = await env.management.getOrNull(`/apis/${version}/namespaces/${ns}/${plural}/${ref.name}`);
-    if (obj) out.set(key, obj);
-  }
-  return out;
-}
-
-const versions = new Map<string, string>();
-async function preferredVersion(env: ControllerEnv, group: string): Promise<string | undefined> {
-  if (!versions.has(group)) {
-    const d = await env.management.getOrNull<{ preferredVersion?: { groupVersion?: string } }>(
-      `/apis/${group}`,
-    );
-    if (d?.preferredVersion?.groupVersion) versions.set(group, d.preferredVersion.groupVersion);
-  }
-  return versions.get(group);
-}
-
-/** The priority expander's ConfigMap, read each decision (small, edited by hand); unreadable: none. */
-async function priorities(
-  env: ControllerEnv,
-  log: { warn(o: object, m: string): void },
-): Promise<Priorities | undefined> {
-  const ns = env.config.autoscaler.priorityExpanderNamespace;
-  const cm = await env.management.getOrNull<{ data?: Record<string, string> }>(
-    `/api/v1/namespaces/${ns}/configmaps/${PRIORITY_CONFIGMAP}`,
-  );
-  const raw = cm?.data?.['priorities'];
-  if (raw === undefined) return undefined;
-  try {
-    return parsePriorities(raw);
-  } catch (e) {
-    log.warn(
-      { configMap: `${ns}/${PRIORITY_CONFIGMAP}`, err: (e as Error).message },
-      'priority expander ConfigMap unreadable: every group ranks the same',
-    );
-    return undefined;
-  }
 }

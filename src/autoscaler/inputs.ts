@@ -226,7 +226,10 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
     const live = own.filter((m) => m.meta.deletionTimestamp === undefined);
     const target = g.replicas ?? 0;
     const readyCount = live.filter((m) => nodeReady(nodeOf(m))).length;
-    const upcoming = Math.max(0, target - readyCount);
+    // A deleting Machine still counts in spec.replicas (CAPI keeps it until it is gone, and the delete
+    // protocol decrements late), but no node will come from it.
+    const deletingCount = own.length - live.length;
+    const upcoming = Math.max(0, target - deletingCount - readyCount);
 
     // Newest machine first: after a rollout it is the one built from the group's current template.
     const liveNode = [...live]

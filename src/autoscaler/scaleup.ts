@@ -90,12 +90,8 @@ export function planScaleUp(input: PlanInput): Plan {
   const shapeOf = (n: SimNode): number => {
     let id = nodeIds.get(n);
     if (id === undefined) {
-      const sig = JSON.stringify([
-        sortEntries(n.labels),
-        n.taints,
-        sortEntries(n.allocatable),
-        n.unschedulable ?? false,
-      ]);
+      const labels = sortEntries(n.labels).filter(([k]) => k !== HOSTNAME);
+      const sig = JSON.stringify([labels, n.taints, sortEntries(n.allocatable), n.unschedulable ?? false]);
       id = ids.get(sig) ?? ids.size;
       ids.set(sig, id);
       nodeIds.set(n, id);
@@ -222,6 +218,9 @@ export function planScaleUp(input: PlanInput): Plan {
   }
   return { scaleUps, waiting, noScaleUp };
 }
+
+// Every node has its own hostname label; pods rarely select on it, so it does not split shapes.
+const HOSTNAME = 'kubernetes.io/hostname';
 
 const sortEntries = (r: Readonly<Record<string, unknown>>) =>
   Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

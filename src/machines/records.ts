@@ -242,6 +242,21 @@ function rebase(
   };
 }
 
+/**
+ * The ledger for a scale-up to `to` written by this service: if another writer moved spec.replicas since
+ * our last ledger write, that is recorded first (pending decrements skipped, the foreign write counted),
+ * exactly as a registration would, so a scale-up never launders someone else's value into our baseline.
+ */
+export function scaleUpLedger(ledger: Ledger, specReplicas: number, to: number, at: string): Ledger {
+  return { ...rebase(ledger, specReplicas, at).ledger, replicas: to };
+}
+
+/** Another writer moved spec.replicas at least twice within `windowMs`: a fight not to join. */
+export function fighting(ledger: Ledger | undefined, now: Date, windowMs: number): boolean {
+  if (!ledger?.lastForeignWrite || (ledger.foreignWrites ?? 0) < 2) return false;
+  return now.getTime() - Date.parse(ledger.lastForeignWrite) < windowMs;
+}
+
 /** The decrement and its record, as one write: the new ledger for spec.replicas = `to`. */
 export function applyDecrement(
   ledger: Ledger,

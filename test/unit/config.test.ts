@@ -416,6 +416,12 @@ describe('defaults', () => {
       maxEmptyBulkDelete: 10,
       maxScaleDownParallelism: 10,
       expander: 'least-waste',
+      newPodScaleUpDelay: 0, // --new-pod-scale-up-delay
+      scaleUpBatchIdle: 1000, // ours (event-driven); upstream scans every 10 s
+      scaleUpBatchMax: 10_000,
+      maxCoresTotal: 320_000, // the max of --cores-total 0:320000
+      maxMemoryTotalGiB: 6_400_000, // the max of --memory-total 0:6400000
+      priorityExpanderNamespace: 'kube-system', // where upstream usually runs, with its ConfigMap
       maxNodesTotal: 0,
       skipNodesWithLocalStorage: true,
       skipNodesWithSystemPods: true,

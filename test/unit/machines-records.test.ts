@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyDecrement,
+  fighting,
+  scaleUpLedger,
   FOREIGN_WRITE_REASON,
   formatLedger,
   formatMark,
@@ -668,5 +670,44 @@ describe('hold hook', () => {
 
   it('has no fixed value any more (the value is the operation id)', () => {
     expect('HOLD_HOOK_VALUE' in records).toBe(false);
+  });
+});
+
+describe('scale-up ledger and fights', () => {
+  const base = (o: Partial<Ledger> = {}): Ledger => ({
+    replicas: 3,
+    ops: {
+      op0001: {
+        machine: 'm-a',
+        uid: 'u-a',
+        purpose: 'scale-down',
+        state: 'pending',
+        at: '2026-11-26T10:00:00Z',
+      },
+    },
+    ...o,
+  });
+
+  it('a scale-up from the baseline only moves the baseline', () => {
+    const l = scaleUpLedger(base(), 3, 5, '2026-11-26T10:05:00Z');
+    expect(l.replicas).toBe(5);
+    expect(l.ops['op0001']!.state).toBe('pending');
+    expect(l.foreignWrites).toBeUndefined();
+  });
+
+  it('a scale-up over a foreign value records the foreign write first: pending decrements are skipped', () => {
+    const l = scaleUpLedger(base(), 2, 4, '2026-11-26T10:05:00Z');
+    expect(l.replicas).toBe(4);
+    expect(l.ops['op0001']).toMatchObject({ state: 'skipped', reason: FOREIGN_WRITE_REASON });
+    expect(l).toMatchObject({ foreignWrites: 1, lastForeignWrite: '2026-11-26T10:05:00Z' });
+  });
+
+  it.each<[string, Partial<Ledger> | undefined, boolean]>([
+    ['no ledger', undefined, false],
+    ['one foreign write', { foreignWrites: 1, lastForeignWrite: '2026-11-26T10:00:00Z' }, false],
+    ['two, recent', { foreignWrites: 2, lastForeignWrite: '2026-11-26T10:00:00Z' }, true],
+    ['two, long ago', { foreignWrites: 2, lastForeignWrite: '2026-11-26T09:00:00Z' }, false],
+  ])('fighting: %s', (_n, o, want) => {
+    expect(fighting(o ? base(o) : undefined, new Date('2026-11-26T10:05:00Z'), 10 * 60_000)).toBe(want);
   });
 });

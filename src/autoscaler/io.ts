@@ -1,0 +1,105 @@
+// The autoscaler's reads and its one write, kept apart from the decision flow: the scale-up patch, the
+// infrastructure templates of groups at zero, and the priority expander's ConfigMap. Each read failure is
+// confined to what it concerns (one template, the priorities), never the whole decision.
+import type { ControllerEnv } from '../service.ts';
+import { isConflict } from '../kube/errors.ts';
+import { formatLedger, LEDGER_ANNOTATION, ledgerOf, scaleUpLedger } from '../machines/records.ts';
+import { groupPath } from '../machines/snapshot.ts';
+import { actionAnnotations } from '../tracing/spans.ts';
+import { parsePriorities, type Priorities } from './expander.ts';
+import type { NodeGroup } from './nodegroups.ts';
+
+export const PRIORITY_CONFIGMAP = 'cluster-autoscaler-priority-expander';
+
+type Log = { warn(o: object, m: string): void };
+
+/**
+ * One write: spec.replicas, the delete protocol's ledger (a foreign write since its baseline is recorded
+ * first, then the new baseline) and the trace context, under the resourceVersion the decision was made
+ * on (the informer's copy): if anything changed since, it is a 409 and the decision is made again.
+ * The scale subresource cannot carry annotations, hence the object itself.
+ */
+export async function scaleUp(env: ControllerEnv, g: NodeGroup, to: number): Promise<'ok' | 'conflict'> {
+  const cur = g.object;
+  const { ledger } = ledgerOf(cur.meta.annotations);
+  const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  try {
+    await env.management.mergePatch(
+      groupPath(env.capiVersion, { kind: g.kind, namespace: g.namespace, name: g.name }),
+      {
+        metadata: {
+          annotations: {
+            ...(ledger
+              ? { [LEDGER_ANNOTATION]: formatLedger(scaleUpLedger(ledger, cur.replicas ?? 0, to, at)) }
+              : {}),
+            ...actionAnnotations(new Date()),
+          },
+        },
+        spec: { replicas: to },
+      },
+      cur.meta.resourceVersion,
+    );
+    return 'ok';
+  } catch (e) {
+    if (isConflict(e)) return 'conflict';
+    throw e;
+  }
+}
+
+interface InfraRef {
+  apiGroup: string;
+  kind: string;
+  name: string;
+  apiVersion?: string;
+}
+
+/** Infrastructure templates of the groups, keyed `<namespace>/<kind>/<name>`; one that cannot be read is left out. */
+export async function fetchTemplates(
+  env: ControllerEnv,
+  groups: ReadonlyArray<{ namespace: string; template: { infrastructureRef: InfraRef } }>,
+  log: Log,
+): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  for (const g of groups) {
+    const ref = g.template.infrastructureRef;
+    // Always the group's namespace: a reference never reaches into another one.
+    const key = `${g.namespace}/${ref.kind}/${ref.name}`;
+    if (out.has(key)) continue;
+    try {
+      const version = ref.apiVersion ?? (await preferredVersion(env, ref.apiGroup));
+      if (!version) continue;
+      const obj = await env.management.getOrNull(
+        `/apis/${version}/namespaces/${g.namespace}/${ref.kind.toLowerCase()}s/${ref.name}`,
+      );
+      if (obj) out.set(key, obj);
+    } catch (e) {
+      log.warn({ template: key, err: (e as Error).message }, 'infrastructure template unreadable');
+    }
+  }
+  return out;
+}
+
+async function preferredVersion(env: ControllerEnv, group: string): Promise<string | undefined> {
+  const d = await env.management.getOrNull<{ preferredVersion?: { groupVersion?: string } }>(
+    `/apis/${group}`,
+  );
+  return d?.preferredVersion?.groupVersion;
+}
+
+/** The priority expander's ConfigMap, read each decision (small, edited by hand); unreadable: none. */
+export async function readPriorities(env: ControllerEnv, log: Log): Promise<Priorities | undefined> {
+  const ns = env.config.autoscaler.priorityExpanderNamespace;
+  try {
+    const cm = await env.management.getOrNull<{ data?: Record<string, string> }>(
+      `/api/v1/namespaces/${ns}/configmaps/${PRIORITY_CONFIGMAP}`,
+    );
+    const raw = cm?.data?.['priorities'];
+    return raw === undefined ? undefined : parsePriorities(raw);
+  } catch (e) {
+    log.warn(
+      { configMap: `${ns}/${PRIORITY_CONFIGMAP}`, err: (e as Error).message },
+      'priority expander ConfigMap unreadable: every group ranks the same',
+    );
+    return undefined;
+  }
+}
