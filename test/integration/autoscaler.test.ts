@@ -279,17 +279,11 @@ describe('autoscaler: event-driven scale-up', () => {
     });
     const ev = await eventually(
       'a NotTriggerScaleUp event',
-      async () => {
-        const l = await workload.ok<{
-          items: Array<{ reason: string; message: string; involvedObject: { name: string } }>;
-        }>('GET', `/api/v1/namespaces/${apps}/events`);
-        return l.items.find(
-          (e) =>
-            e.reason === 'NotTriggerScaleUp' &&
-            e.involvedObject.name === 'huge' &&
-            e.message.includes(`MachineDeployment/${ns}/md-a`),
-        );
-      },
+      // Every test group is its own Cluster on the same workload apiserver, so each plans this pod.
+      async () =>
+        (await eventsFor(apps, 'huge', 'NotTriggerScaleUp')).find((e) =>
+          e.message.includes(`MachineDeployment/${ns}/md-a`),
+        ),
       60_000,
     );
     expect(ev.message).toMatch(new RegExp(`MachineDeployment/${ns}/md-a: Insufficient cpu, nvidia.com/gpu`));
@@ -311,18 +305,11 @@ describe('autoscaler: event-driven scale-up', () => {
     });
     const ev = await eventually(
       'NotTriggerScaleUp for the pod of the malformed group',
-      async () => {
-        const l = await workload.ok<{
-          items: Array<{ reason: string; message: string; involvedObject: { name: string } }>;
-        }>('GET', `/api/v1/namespaces/${apps}/events`);
-        // Every test group is its own Cluster on the same workload apiserver, so each plans this pod.
-        return l.items.find(
-          (e) =>
-            e.reason === 'NotTriggerScaleUp' &&
-            e.involvedObject.name === 'wants-bad' &&
-            e.message.includes(`MachineDeployment/${bad.ns}/md-a`),
-        );
-      },
+      // Every test group is its own Cluster on the same workload apiserver, so each plans this pod.
+      async () =>
+        (await eventsFor(apps, 'wants-bad', 'NotTriggerScaleUp')).find((e) =>
+          e.message.includes(`MachineDeployment/${bad.ns}/md-a`),
+        ),
       60_000,
     );
     expect(ev.message).toMatch(
