@@ -5,12 +5,18 @@
 // and metrics users know from cluster-autoscaler. While unschedulable pods remain, the cluster is looked
 // at again every scan interval (back-offs end, machines join or fail, young pods come of age).
 import { EventRecorder } from '../kube/events.ts';
-import type { KubeObject } from '../kube/informer.ts';
 import { fighting, ledgerOf } from '../machines/records.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
 import { recordDecision } from '../tracing/spans.ts';
-import { clusterTotals, existingNodes, failedProvisioning, groupCandidates, pendingPods } from './inputs.ts';
+import {
+  clusterTotals,
+  existingNodes,
+  failedProvisioning,
+  groupCandidates,
+  isUnschedulablePod,
+  pendingPods,
+} from './inputs.ts';
 import { fetchTemplates, readPriorities, scaleUp } from './io.ts';
 import { discoverNodeGroups, type NodeGroup } from './nodegroups.ts';
 import { staticFit } from './predicates.ts';
@@ -200,7 +206,7 @@ export function createAutoscaler(
           podEvent(cluster, n.pod, 'NotTriggerScaleUp', `pod didn't trigger scale-up: ${why}`);
         }
       const pods = env.informers.get(`${cluster}/pods`);
-      return pods?.list().some(isUnschedulable)
+      return pods?.list().some(isUnschedulablePod)
         ? { requeueAfterMs: cfg.scanIntervalSeconds * 1000 }
         : undefined;
     },
@@ -263,27 +269,14 @@ export function createAutoscaler(
     // A reconnect brings a new client: events go through it from now on.
     podEvents.delete(cluster);
     i.pods.onChange((_t, pod) => {
-      if (isUnschedulable(pod)) trigger(cluster);
+      if (isUnschedulablePod(pod)) trigger(cluster);
     });
     // A node joining or leaving changes what fits: look again once things settle.
     i.nodes.onChange(() => {
-      if (i.pods.list().some(isUnschedulable)) trigger(cluster);
+      if (i.pods.list().some(isUnschedulablePod)) trigger(cluster);
     });
   });
   return { controller, plan: async (cluster) => (await decide(cluster))?.plan };
-}
-
-function isUnschedulable(pod: KubeObject): boolean {
-  const p = pod as {
-    spec?: { nodeName?: string };
-    status?: { conditions?: Array<{ type: string; status: string; reason?: string }> };
-  };
-  return (
-    !p.spec?.nodeName &&
-    (p.status?.conditions ?? []).some(
-      (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
-    )
-  );
 }
 
 function groupRef(env: ControllerEnv, id: string) {

@@ -2,6 +2,7 @@
 // cluster-autoscaler's binpacking estimator, but over equivalence classes of pods (same owner, same
 // requests and constraints), so 10,000 pending replicas of a few Deployments cost a few dozen checks.
 // Pure; the scheduling rules beyond resources come in as `staticFit` (predicates.ts).
+import { hostPortConflicts } from './predicates.ts';
 import type { HostPort, Resources, SimNode, SimPod } from './types.ts';
 
 export const POD_SLOT = 1000; // one pod, in milli-units of the `pods` resource
@@ -34,7 +35,7 @@ export function podClasses(pods: readonly SimPod[]): PodClass[] {
   return [...out.values()];
 }
 
-const sortedEntries = (r: Readonly<Record<string, unknown>>) =>
+export const sortedEntries = (r: Readonly<Record<string, unknown>>) =>
   Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
 
 /** A node being filled: what is left of its allocatable, and the host ports taken. */
@@ -61,7 +62,8 @@ export function roomForClass(c: Pick<PodClass, 'pod' | 'reqs'>, n: OpenNode): nu
     const [r, req] = c.reqs[i]!;
     room = Math.min(room, Math.floor((n.free[r] ?? 0) / req));
   }
-  if (room > 0 && c.pod.hostPorts.length > 0) room = portsClash(c.pod.hostPorts, n.ports) ? 0 : 1;
+  if (room > 0 && c.pod.hostPorts.length > 0)
+    room = c.pod.hostPorts.some((p) => hostPortConflicts(p, n.ports)) ? 0 : 1;
   return Math.max(0, room);
 }
 
@@ -69,18 +71,6 @@ export function place(pod: SimPod, n: OpenNode, count: number): void {
   n.free['pods'] = (n.free['pods'] ?? 0) - POD_SLOT * count;
   for (const [r, req] of Object.entries(pod.requests)) n.free[r] = (n.free[r] ?? 0) - req * count;
   if (count > 0) n.ports.push(...pod.hostPorts);
-}
-
-function portsClash(want: readonly HostPort[], used: readonly HostPort[]): boolean {
-  const any = (ip?: string) => !ip || ip === '0.0.0.0';
-  return want.some((w) =>
-    used.some(
-      (u) =>
-        u.port === w.port &&
-        u.protocol === w.protocol &&
-        (any(u.hostIP) || any(w.hostIP) || u.hostIP === w.hostIP),
-    ),
-  );
 }
 
 /** Larger pods first, measured against the template (cluster-autoscaler's cpu + memory share). */

@@ -57,13 +57,18 @@ export function pendingPods(
   return { pending, problems };
 }
 
-function unschedulable(raw: unknown, cutoff: number): boolean {
+/** A pod the scheduler gave up on and that only a new node can place, whatever its age. */
+export function isUnschedulablePod(raw: unknown): boolean {
   const spec = obj(obj(raw).spec);
   const status = obj(obj(raw).status);
   if (status.phase !== 'Pending' || str(spec.nodeName) || str(status.nominatedNodeName)) return false;
   if (deleting(raw) || controllerKind(raw) === 'DaemonSet') return false;
   const scheduled = condition(raw, 'PodScheduled');
-  if (scheduled?.status !== 'False' || scheduled.reason !== 'Unschedulable') return false;
+  return scheduled?.status === 'False' && scheduled.reason === 'Unschedulable';
+}
+
+function unschedulable(raw: unknown, cutoff: number): boolean {
+  if (!isUnschedulablePod(raw)) return false;
   // The apiserver always sets creationTimestamp; without a readable one there is nothing to wait for.
   const created = Date.parse(str(meta(raw).creationTimestamp) ?? '');
   return Number.isNaN(created) || created <= cutoff;

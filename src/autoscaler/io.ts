@@ -1,6 +1,8 @@
 // The autoscaler's reads and its one write, kept apart from the decision flow: the scale-up patch, the
 // infrastructure templates of groups at zero, and the priority expander's ConfigMap. Each read failure is
 // confined to what it concerns (one template, the priorities), never the whole decision.
+import { discoverGroup } from '../kube/discovery.ts';
+import { kubeTime } from '../kube/time.ts';
 import type { ControllerEnv } from '../service.ts';
 import { isConflict } from '../kube/errors.ts';
 import { formatLedger, LEDGER_ANNOTATION, ledgerOf, scaleUpLedger } from '../machines/records.ts';
@@ -22,7 +24,7 @@ type Log = { warn(o: object, m: string): void };
 export async function scaleUp(env: ControllerEnv, g: NodeGroup, to: number): Promise<'ok' | 'conflict'> {
   const cur = g.object;
   const { ledger } = ledgerOf(cur.meta.annotations);
-  const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const at = kubeTime(new Date());
   try {
     await env.management.mergePatch(
       groupPath(env.capiVersion, { kind: g.kind, namespace: g.namespace, name: g.name }),
@@ -80,10 +82,8 @@ export async function fetchTemplates(
 }
 
 async function preferredVersion(env: ControllerEnv, group: string): Promise<string | undefined> {
-  const d = await env.management.getOrNull<{ preferredVersion?: { groupVersion?: string } }>(
-    `/apis/${group}`,
-  );
-  return d?.preferredVersion?.groupVersion;
+  const { preferred } = await discoverGroup(env.management, group);
+  return preferred && `${group}/${preferred}`;
 }
 
 /** The priority expander's ConfigMap, read each decision (small, edited by hand); unreadable: none. */

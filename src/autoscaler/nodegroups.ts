@@ -7,10 +7,11 @@
 // Deliberate differences from upstream:
 // - a malformed annotation disables only its own group (upstream fails the whole node group list);
 // - both size annotations are required (upstream reads a missing min as 0), and sizes are plain decimal
-//   integers up to int32 ("+3" is refused: the delete protocol's minSizeOf would refuse it too);
+//   integers up to int32 (one parser for every reader: src/capi/node-group-size.ts);
 // - a malformed autoscaling option disables the group (upstream logs it and uses the default);
 // - paused objects are skipped (upstream does not look at pause).
 
+import { parseNodeGroupSize } from '../capi/node-group-size.ts';
 import { fromObjectOfKind } from '../capi/adapters/index.ts';
 import { parseGoDuration } from '../capi/duration.ts';
 import {
@@ -137,7 +138,6 @@ const OPTION_PARSERS: ReadonlyArray<{
   { suffix: 'maxnodeprovisiontime', field: 'maxNodeProvisionTime', parse: (v) => durationMs(v, true) },
 ];
 
-const MAX_INT32 = 2 ** 31 - 1;
 const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/;
 
 function fraction(v: string): Parsed {
@@ -153,14 +153,6 @@ function durationMs(v: string, positive: boolean): Parsed {
   if (d.nanoseconds < 0n) return { ok: false, error: `${JSON.stringify(v)} is negative` };
   if (positive && d.nanoseconds === 0n) return { ok: false, error: `${JSON.stringify(v)} must be > 0` };
   return { ok: true, value: Number(d.nanoseconds / 1_000_000n) };
-}
-
-function size(label: string, raw: string): Parsed {
-  const bad = (why: string): Parsed => ({ ok: false, error: `${label} ${JSON.stringify(raw)} ${why}` });
-  if (/^-\d+$/.test(raw)) return bad('is negative');
-  if (!/^\d+$/.test(raw)) return bad('is not an integer');
-  const n = Number(raw);
-  return n > MAX_INT32 ? bad(`is above ${MAX_INT32}`) : { ok: true, value: n };
 }
 
 /** Effective options, or the problems (each naming its annotation). */
@@ -317,8 +309,8 @@ function evaluate(
   if (cluster === null) problem('ClusterUnavailable', `Cluster ${o.clusterName} unreadable`);
 
   const a = o.meta.annotations;
-  const min = size('min-size', a[ANNOTATIONS.nodeGroupMinSize] as string);
-  const max = size('max-size', a[ANNOTATIONS.nodeGroupMaxSize] as string);
+  const min = parseNodeGroupSize('min-size', a[ANNOTATIONS.nodeGroupMinSize] as string);
+  const max = parseNodeGroupSize('max-size', a[ANNOTATIONS.nodeGroupMaxSize] as string);
   if (!min.ok) problem('InvalidBounds', min.error);
   if (!max.ok) problem('InvalidBounds', max.error);
   if (min.ok && max.ok) {

@@ -9,6 +9,7 @@ import {
   place,
   podClasses,
   roomForClass,
+  sortedEntries,
   type Estimate,
   type OpenNode,
   type PodClass,
@@ -90,8 +91,8 @@ export function planScaleUp(input: PlanInput): Plan {
   const shapeOf = (n: SimNode): number => {
     let id = nodeIds.get(n);
     if (id === undefined) {
-      const labels = sortEntries(n.labels).filter(([k]) => k !== HOSTNAME);
-      const sig = JSON.stringify([labels, n.taints, sortEntries(n.allocatable), n.unschedulable ?? false]);
+      const labels = sortedEntries(n.labels).filter(([k]) => k !== HOSTNAME);
+      const sig = JSON.stringify([labels, n.taints, sortedEntries(n.allocatable), n.unschedulable ?? false]);
       id = ids.get(sig) ?? ids.size;
       ids.set(sig, id);
       nodeIds.set(n, id);
@@ -221,9 +222,6 @@ export function planScaleUp(input: PlanInput): Plan {
 
 // Every node has its own hostname label; pods rarely select on it, so it does not split shapes.
 const HOSTNAME = 'kubernetes.io/hostname';
-
-const sortEntries = (r: Readonly<Record<string, unknown>>) =>
-  Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 function groupBlock(g: GroupCandidate, now: number, target: number): string | undefined {
   if (g.disabled) return g.disabled;

@@ -1,6 +1,7 @@
 // The writes of the delete protocol, one per step, each with the resourceVersion that `decide` looked at,
 // and the trail they leave (events on the Machine and the group, metrics). Returns false when a step has
 // nothing to write: the caller treats that as stuck instead of looping on it.
+import { kubeTime } from '../kube/time.ts';
 import { ANNOTATIONS, type CapiVersion } from '../capi/types.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -43,8 +44,6 @@ export interface ActionDeps {
   now: () => Date;
 }
 
-export const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
-
 export class Actions {
   private readonly d: ActionDeps;
 
@@ -54,7 +53,7 @@ export class Actions {
 
   async act(t: OpTarget, s: Snapshot, step: Step): Promise<boolean> {
     const m = s.machine;
-    const now = rfc3339(this.d.now());
+    const now = kubeTime(this.d.now());
     const machinePath = capiObjectPath(this.d.version, 'machines', t.namespace, t.machine);
     switch (step.kind) {
       case 'claim':

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { isConflict, KubeError } from '../kube/errors.ts';
 import { sleepFor, type KeyedWaiters } from '../runtime/wait.ts';
 import { ATTR, inSpan, type Span } from '../tracing/spans.ts';
-import { Actions, rfc3339, type ActionDeps } from './actions.ts';
+import { kubeTime } from '../kube/time.ts';
+import { Actions, type ActionDeps } from './actions.ts';
 import { whyGroupCannotShrink, whyNotDeletable } from './eligibility.ts';
 import { decide, phaseOf, type Mode, type OpView, type Outcome, type Step } from './protocol.ts';
 import { pendingCount, RecordError, register } from './records.ts';
@@ -157,7 +158,7 @@ export class MachineDeleter {
           s.group.replicas!,
           t.id,
           { name: t.machine, uid: t.uid!, purpose: t.purpose },
-          rfc3339(this.d.now()),
+          kubeTime(this.d.now()),
         );
         await this.actions.writeLedger(t.group, r.ledger, s.group.meta.resourceVersion);
         if (r.foreign) this.actions.foreignWrite(t, s, r.rebased);

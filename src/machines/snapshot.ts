@@ -1,6 +1,7 @@
 // Reads what one delete operation's next decision needs, fresh from the apiserver (never the cache: a
 // decision to delete or decrement must be made on the newest version, which the write's resourceVersion
 // precondition then pins), and turns it into the protocol's OpView.
+import { parseNodeGroupSize } from '../capi/node-group-size.ts';
 import { fromObject } from '../capi/adapters/index.ts';
 import {
   ANNOTATIONS,
@@ -55,10 +56,8 @@ export function minSizeOf(
 ): { min: number } | { error: string } {
   const raw = annotations[ANNOTATIONS.nodeGroupMinSize];
   if (raw === undefined) return { min: 0 };
-  // As strict as node-group discovery (src/autoscaler/nodegroups.ts): plain decimal digits, int32.
-  if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1)
-    return { error: `${ANNOTATIONS.nodeGroupMinSize} "${raw}" is not an integer >= 0` };
-  return { min: Number(raw) };
+  const r = parseNodeGroupSize(ANNOTATIONS.nodeGroupMinSize, raw);
+  return r.ok ? { min: r.value } : { error: r.error };
 }
 
 export interface OpTarget {

@@ -2,6 +2,7 @@
 // span's W3C traceparent and when its trace started into annotations; a later reconcile of that object, or
 // of an object the action created (a Machine after its MachineDeployment was scaled), continues the same
 // trace. Pure: annotations and timestamps in, a parent and links out; malformed values become problems.
+import { kubeTime } from '../kube/time.ts';
 import { parseTraceParent, formatTraceParent, type TraceParent } from './traceparent.ts';
 
 /** The key we write: the one KEP-5915 proposes, so tools that follow the KEP read ours. */
@@ -22,7 +23,7 @@ export const FUTURE_SKEW_MS = 60_000;
 /** Annotations that record an action of the span `ctx` in a trace that started at `traceStart`. */
 export function traceAnnotations(ctx: TraceParent | undefined, traceStart: Date): Record<string, string> {
   if (!ctx) return {};
-  const at = new Date(Math.floor(traceStart.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const at = kubeTime(traceStart);
   return {
     [TRACEPARENT_ANNOTATION]: formatTraceParent(ctx),
     [TRACE_START_ANNOTATION]: `${at} ${ctx.spanId}`,
