@@ -166,12 +166,11 @@ export class Actions {
     const v = s.view.machine;
     if (m && v && (v.marked || v.hooked)) {
       const mark = markOf(m.meta.annotations).mark;
-      const ours = (k: string, value: string | undefined) =>
-        m.meta.annotations[k] !== undefined && m.meta.annotations[k] === value;
       const annotations: Record<string, null> = {};
       if (v.marked) annotations[OPERATION_ANNOTATION] = null;
       if (v.hooked) annotations[HOLD_HOOK_ANNOTATION] = null;
-      if (mark?.id === t.id && ours(ANNOTATIONS.deleteMachine, mark.at))
+      // Ours only if it still carries our mark's time (the claim wrote both).
+      if (mark?.id === t.id && m.meta.annotations[ANNOTATIONS.deleteMachine] === mark.at)
         annotations[ANNOTATIONS.deleteMachine] = null;
       await this.d.client.mergePatch(machinePath, { metadata: { annotations } }, m.meta.resourceVersion);
       this.event(t, 'machine', 'Warning', 'DeleteRolledBack', `operation ${t.id} undone: ${reason}`);
