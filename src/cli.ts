@@ -4,11 +4,13 @@ import { parseArgs } from 'node:util';
 import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
 import { loadConfig, processConfigSources } from './config/load.ts';
 import { createLogger } from './runtime/log.ts';
+import { explain } from './explain.ts';
 import { startService } from './service.ts';
 import { tracingSettingsFromEnv } from './tracing/settings.ts';
 import {
   attachSandbox,
   printAccess,
+  runningSandboxKubeconfig,
   sandboxDown,
   sandboxSimulate,
   sandboxStatus,
@@ -19,9 +21,12 @@ import {
 const USAGE = `usage: capi-autopilot <command>
 
 commands:
-  run [--no-demo] [--capi-version V] [--config PATH] [--set k=v] [--kubeconfig PATH] [--port N]
+  run [--dry-run] [--no-demo] [--capi-version V] [--config PATH] [--set k=v] [--kubeconfig PATH] [--port N]
                                 run the service; without a management kubeconfig, on the local sandbox
                                 with its CAPI simulator and demo ('run --help' for details)
+  explain [--pod NS/NAME] [--group NS/NAME] [--cluster NS/NAME] [--json] [configuration flags]
+                                print what the autoscaler would do now and why, without writing
+                                ('explain --help' for details)
   sandbox up [--json] [--demo] [--capi-version v1beta2|v1beta1]
                                 start the local sandbox (real control plane, Cluster API CRDs, CAPI
                                 simulator) in the background and print its kubeconfig
@@ -50,6 +55,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     switch (cmd) {
       case 'run':
         return await runCommand(rest, io);
+      case 'explain':
+        return await explainCommand(rest, io);
       case 'sandbox':
         return await sandboxCommand(rest, io);
       case undefined:
@@ -108,6 +115,9 @@ Runs the service. Without a management kubeconfig (management.kubeconfig, --kube
 management.inCluster) it runs on the local sandbox: started here with the CAPI simulator and the demo,
 or the one 'sandbox up' left running.
 
+  --dry-run                     decide and report (logs, /status, metrics, spans) but write nothing:
+                                no scale, no event, no lease
+
 configuration flags (precedence: defaults < --config file < CAPI_AUTOPILOT_* env < flags):
   --config PATH                 YAML configuration file (also CAPI_AUTOPILOT_CONFIG)
   --set section.key=value       any configuration field (repeatable)
@@ -115,6 +125,79 @@ configuration flags (precedence: defaults < --config file < CAPI_AUTOPILOT_* env
   --log-level LEVEL             trace | debug | info | warn | error (log.level)
   --port N                      HTTP port for /healthz /readyz /metrics /status (server.port)
 The configuration reference is in README.md.`;
+
+const EXPLAIN_USAGE = `usage: capi-autopilot explain [--pod NS/NAME] [--group NS/NAME] [--cluster NS/NAME]
+                              [--json] [--timeout SECONDS] [configuration flags]
+
+Prints what the autoscaler would do now in each workload cluster and why: node groups with their sizes,
+state and template node, the scale-ups it would make, and for every pending pod it would not help, each
+group's reason (the text of the pod's NotTriggerScaleUp event). Nothing is written. Without a management
+kubeconfig it reads the running sandbox ('npm start' or 'sandbox up' in another terminal).
+
+  --pod NS/NAME                 only this pod (in the workload clusters): where it would go, or why not
+  --group NS/NAME               only this node group (a MachineDeployment or MachineSet; or Kind/NS/NAME)
+  --cluster NS/NAME             only this CAPI Cluster
+  --json                        the decisions as JSON (the same records as /status)
+  --timeout SECONDS             wait this long for caches and workload connections (default 30)
+
+Configuration flags are those of 'run' (--config, --set, --kubeconfig, --log-level).`;
+
+async function explainCommand(argv: string[], io: Io): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(EXPLAIN_USAGE);
+    return 0;
+  }
+  const own: Record<string, string | true> = {};
+  const rest: string[] = [];
+  const valued = ['--pod', '--group', '--cluster', '--timeout'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a];
+    if (valued.includes(flag!)) {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      own[flag!.slice(2)] = v;
+    } else if (a === '--json') own.json = true;
+    else rest.push(a);
+  }
+  const nsName = (flag: string, kind = false) => {
+    const v = own[flag];
+    if (v === undefined) return undefined;
+    const re = kind ? /^([^/\s]+\/)?[^/\s]+\/[^/\s]+$/ : /^[^/\s]+\/[^/\s]+$/;
+    if (typeof v !== 'string' || !re.test(v))
+      throw new UsageError(
+        `--${flag} must be NAMESPACE/NAME${kind ? ' or KIND/NAMESPACE/NAME' : ''}, not '${String(v)}'`,
+      );
+    return v;
+  };
+  const timeout = Number(own.timeout ?? 30);
+  if (!(timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds`);
+  const sources = processConfigSources(rest);
+  const config = loadConfig(sources);
+  // Logs go to stderr and stay quiet unless asked: stdout is the explanation.
+  const log = createLogger({
+    ...config.log,
+    level: rest.some((a) => a.startsWith('--log-level')) ? config.log.level : 'warn',
+  });
+  let managementKubeconfig: string | undefined;
+  if (!config.management.kubeconfig && !config.management.inCluster) {
+    managementKubeconfig = await runningSandboxKubeconfig();
+    if (!managementKubeconfig)
+      throw new Error(
+        'no management kubeconfig (--kubeconfig, management.kubeconfig) and no sandbox running: start one with `npm start` or `capi-autopilot sandbox up --demo`',
+      );
+  }
+  return explain(io, {
+    config,
+    log,
+    managementKubeconfig,
+    pod: nsName('pod'),
+    group: nsName('group', true),
+    cluster: nsName('cluster'),
+    json: own.json === true,
+    timeoutMs: timeout * 1000,
+  });
+}
 
 /** Deadline for a clean shutdown: in-flight steps finish or stop at a safe point, the lease is released. */
 const SHUTDOWN_DEADLINE_MS = 30_000;
@@ -126,12 +209,14 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
   }
   // run's own flags; everything else is configuration.
   let demo = true;
+  let dryRun = false;
   let capiVersionFlag: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--no-demo') demo = false;
     else if (a === '--demo') demo = true;
+    else if (a === '--dry-run') dryRun = true;
     else if (a === '--capi-version') capiVersionFlag = argv[++i];
     else if (a.startsWith('--capi-version=')) capiVersionFlag = a.slice('--capi-version='.length);
     else rest.push(a);
@@ -154,9 +239,15 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       log,
       tracing,
       managementKubeconfig: sandbox?.kubeconfig,
+      dryRun,
       // Scale-up, and recovery of delete operations (scale-down and remediation will share its deleter).
-      controllers: (env) => [createMachineDeletion(env).recovery, createAutoscaler(env).controller],
+      // A dry run only decides: recovery would have to write to finish what it finds.
+      controllers: (env) => [
+        ...(dryRun ? [] : [createMachineDeletion(env).recovery]),
+        createAutoscaler(env).controller,
+      ],
     });
+    if (dryRun) io.out('dry run: nothing is written; decisions are logged and shown in /status');
   } catch (e) {
     await sandbox?.stop();
     throw e;

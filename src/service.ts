@@ -37,6 +37,15 @@ export interface ServiceOptions {
   tracing?: TracingSettings;
   /** Span batching; tests shorten the delay. */
   tracingBatch?: TracingHooks['batch'];
+  /**
+   * No writes at all: every write is refused by the client before it is sent, no lease is taken (this
+   * replica acts as if it led), controllers only report what they would do.
+   */
+  dryRun?: boolean;
+  /** Serve /healthz, /metrics, /status (default true; `explain` runs without). */
+  serve?: boolean;
+  /** Connect only to these workload clusters (`namespace/name`); default all. */
+  clusters?: readonly string[];
 }
 
 export interface ControllerEnv {
@@ -49,6 +58,10 @@ export interface ControllerEnv {
   metrics: Metrics;
   log: Logger;
   config: Config;
+  /** The service runs with --dry-run: controllers must only report what they would do. */
+  dryRun: boolean;
+  /** Adds a section to /status, computed at each request. */
+  publishStatus(section: string, fn: () => unknown): void;
   /**
    * Calls `cb` for every workload cluster whose informers exist, now and whenever one connects (key
    * `<namespace>/<cluster>`); controllers subscribe to its pods and nodes this way.
@@ -84,6 +97,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const identity = config.leaderElection.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
   const abort = new AbortController();
   let elector: LeaderElector | undefined;
+  // A dry run takes no lease (that is a write too): it acts as if it led, and its writes are all refused.
+  const election = config.leaderElection.enabled && !o.dryRun;
+  const statusSections = new Map<string, () => unknown>();
 
   const observe = (cluster: string) => (e: RequestEvent) => {
     metrics.kubeRequests.inc({
@@ -105,7 +121,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     // With election on, nothing is written until this replica leads (also before the elector exists).
     writeGuard: guarded
       ? () =>
-          !config.leaderElection.enabled || elector?.isLeader() ? null : 'this replica is not the leader'
+          o.dryRun
+            ? 'dry run: no writes'
+            : !election || elector?.isLeader()
+              ? null
+              : 'this replica is not the leader'
       : undefined,
   });
   const makeClient = (kc: KubeConfig, cluster: string) =>
@@ -185,6 +205,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     mode: config.workloadClusters.mode,
     secretKey: config.workloadClusters.secretKey,
     kubeconfigs: config.workloadClusters.kubeconfigs ?? {},
+    ...(o.clusters ? { only: (r) => o.clusters!.includes(`${r.namespace}/${r.name}`) } : {}),
     management: mgmt,
     clientFor: (kc, r) => makeClient(kc, `${r.namespace}/${r.name}`),
     log: (m, extra) => log.info(extra ?? {}, m),
@@ -246,6 +267,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         metrics,
         log,
         config,
+        dryRun: o.dryRun ?? false,
+        publishStatus: (section, fn) => statusSections.set(section, fn),
         onWorkloadConnected: (cb) => {
           workloadListeners.push(cb);
           for (const [name, i] of workloadInformers) cb(name, i);
@@ -256,7 +279,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     await tracing.shutdown().catch(() => {});
     throw e;
   }
-  let leading = !config.leaderElection.enabled;
+  let leading = !election;
   const activate = async (): Promise<void> => {
     await Promise.all(mgmtRuns.map((r) => r.synced));
     if (leading && !abort.signal.aborted) for (const c of controllers) c.setActive(true);
@@ -264,7 +287,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   if (leading) void activate();
 
   // ---- leader election ----
-  if (config.leaderElection.enabled) {
+  if (election) {
     // No retries and a timeout below the renew deadline: a renewal either lands in time or counts as missed.
     const electorClient = new KubeClient(new HttpsTransport(mgmtKc), {
       ...clientOpts(MGMT, false),
@@ -316,7 +339,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       identity,
       leader: elector
         ? { leading: elector.isLeader(), holder: elector.leaderIdentity ?? null }
-        : { leading: true, holder: identity, election: 'disabled' },
+        : { leading: true, holder: identity, election: o.dryRun ? 'off (dry run)' : 'disabled' },
       capiVersion,
       management: mgmt.transport.server,
       tracing: { enabled: tracing.enabled, exporters: tracing.destinations },
@@ -331,23 +354,23 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       informers: Object.fromEntries(
         [...informers].map(([k, i]) => [k, { synced: i.hasSynced(), objects: i.list().length, ...i.stats }]),
       ),
-      nodeGroups: [],
-      inFlight: [],
-      lastDecisions: [],
+      ...(o.dryRun ? { dryRun: true } : {}),
       controllers: controllers.map((c) => ({ name: c.name, ...c.counts })),
+      ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
     };
   };
 
-  let http: HttpServer;
+  let http: HttpServer | undefined;
   try {
-    http = await startHttpServer({
-      bindAddress: config.server.bindAddress,
-      port: o.portOverride ?? config.server.port,
-      registry: metrics.registry,
-      readiness,
-      status,
-      beforeScrape: refreshGauges,
-    });
+    if (o.serve !== false)
+      http = await startHttpServer({
+        bindAddress: config.server.bindAddress,
+        port: o.portOverride ?? config.server.port,
+        registry: metrics.registry,
+        readiness,
+        status,
+        beforeScrape: refreshGauges,
+      });
   } catch (e) {
     // Undo what started: no controller, elector or informer may outlive a failed start.
     for (const c of controllers) c.setActive(false);
@@ -358,10 +381,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     await tracing.shutdown().catch(() => {});
     throw e;
   }
-  log.info({ port: http.port, identity }, 'service started');
+  log.info({ port: http?.port, identity }, 'service started');
 
   return {
-    port: http.port,
+    port: http?.port ?? 0,
     metrics,
     capiVersion,
     informers,
@@ -380,7 +403,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       abort.abort();
       await workload.closeAll();
       await Promise.allSettled(mgmtRuns.map((r) => r.done));
-      await http.close();
+      await http?.close();
       // Last: spans of the final reconciles and of the shutdown itself are flushed to the exporters.
       await tracing.shutdown().catch((e: Error) => log.warn({ err: e.message }, 'tracing shutdown failed'));
       log.info('stopped');

@@ -8,7 +8,7 @@ import { EventRecorder } from '../kube/events.ts';
 import { fighting, ledgerOf } from '../machines/records.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
-import { recordDecision } from '../tracing/spans.ts';
+import { inSpan, recordDecision } from '../tracing/spans.ts';
 import {
   clusterTotals,
   existingNodes,
@@ -17,9 +17,11 @@ import {
   isUnschedulablePod,
   pendingPods,
 } from './inputs.ts';
-import { fetchTemplates, readPriorities, scaleUp } from './io.ts';
+import { abridged, buildDecision, type Decision } from './decision.ts';
+import { fetchTemplates, readPriorities, scaleUp, TemplateCache } from './io.ts';
 import { discoverNodeGroups, type NodeGroup } from './nodegroups.ts';
 import { staticFit } from './predicates.ts';
+import { DecisionReport } from './report.ts';
 import { planScaleUp, type Plan } from './scaleup.ts';
 
 const BACKOFF_INITIAL_MS = 5 * 60_000; // cluster-autoscaler's node group back-off: 5 min doubling to 30
@@ -32,14 +34,23 @@ const GIB = 2 ** 30 * 1000;
 
 export interface Autoscaler {
   controller: Controller;
-  /** The decision for a cluster now; `dryRun` autoscalers never write. */
-  plan(cluster: string): Promise<Plan | undefined>;
+  /**
+   * What the autoscaler would do in a cluster now and why (`explain`), computed afresh with no write;
+   * undefined while its caches have not synced.
+   */
+  explain(cluster: string): Promise<Decision | undefined>;
+  /** The last decision per cluster (/status). */
+  decisions(): Decision[];
 }
+
+/** A sizes-only look at a cluster's groups (gauges, /status), queued apart from scale-up decisions. */
+const SIZES = 'sizes:';
 
 export function createAutoscaler(
   env: ControllerEnv,
   o: { dryRun?: boolean; random?: () => number } = {},
 ): Autoscaler {
+  const dryRun = o.dryRun ?? env.dryRun;
   const cfg = env.config.autoscaler;
   const mgmt = (r: string) => env.informers.get(`management/${r}`)!;
   const log = env.log.child({ controller: 'autoscaler' });
@@ -50,12 +61,20 @@ export function createAutoscaler(
   const lastPodEvent = new Map<string, { at: number; message: string }>();
   const backoff = new Map<string, { until: number; step: number; failed: Set<string> }>();
   const batches = new Map<string, { idle?: NodeJS.Timeout; max?: NodeJS.Timeout }>();
+  const templates = new TemplateCache();
+  const report = new DecisionReport(env.metrics, events, (id) => groupRef(env, id));
+  env.publishStatus('autoscaler', () => ({ dryRun, clusters: report.all().map((d) => abridged(d)) }));
 
-  /** Everything one decision needs, from the caches (and a few reads); undefined until they have synced. */
+  /**
+   * Everything one decision needs, from the caches (and a few reads); undefined until they have synced.
+   * Without pending pods only the groups' sizes and states are looked at (no template reads), unless
+   * `full` (explain) asks for the whole picture.
+   */
   async function decide(
     cluster: string,
-  ): Promise<{ plan: Plan; groups: Map<string, NodeGroup> } | undefined> {
-    const [namespace, name] = cluster.split('/') as [string, string];
+    full: boolean,
+  ): Promise<{ plan: Plan; groups: Map<string, NodeGroup>; decision: Decision } | undefined> {
+    const { namespace, name } = refOf(cluster);
     const conn = env.workload.get({ namespace, name });
     const pods = env.informers.get(`${cluster}/pods`);
     const nodes = env.informers.get(`${cluster}/nodes`);
@@ -63,7 +82,6 @@ export function createAutoscaler(
     const now = new Date();
     const pending = pendingPods(pods.list(), now, cfg.newPodScaleUpDelay);
     for (const p of pending.problems) log.warn({ cluster, problem: p }, 'pod not considered');
-    env.metrics.unschedulablePods.set({ cluster }, pending.pending.length);
     const discovered = discoverNodeGroups({
       clusters: mgmt('clusters').list(),
       machineDeployments: mgmt('machinedeployments').list(),
@@ -72,25 +90,28 @@ export function createAutoscaler(
       defaults: cfg,
     });
     const groups = discovered.groups.filter((g) => g.namespace === namespace && g.clusterName === name);
+    const ignored = discovered.ignored.filter((i) => i.key.split('/')[1] === namespace);
     const byKey = new Map(groups.map((g) => [g.key, g]));
-    const empty = { scaleUps: [], waiting: [], noScaleUp: [] };
-    if (pending.pending.length === 0 || groups.length === 0) return { plan: empty, groups: byKey };
+    const plan: Plan = { scaleUps: [], waiting: [], noScaleUp: [] };
+    const planning = groups.length > 0 && (full || pending.pending.length > 0);
 
     const machines = mgmt('machines').list();
-    const daemonSets = await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets').then(
-      (l) => l.items,
-      (e: Error) => (
-        log.warn({ cluster, err: e.message }, 'DaemonSets unreadable: templates charge none'),
-        []
-      ),
-    );
+    const daemonSets = planning
+      ? await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets').then(
+          (l) => l.items,
+          (e: Error) => (
+            log.warn({ cluster, err: e.message }, 'DaemonSets unreadable: templates charge none'),
+            []
+          ),
+        )
+      : [];
     const cands = groupCandidates({
       cluster: { namespace, name },
       groups,
       machineSets: mgmt('machinesets').list(),
       machines,
       nodes: nodes.list(),
-      infraTemplates: await fetchTemplates(env, groups, log),
+      infraTemplates: planning ? await fetchTemplates(env, groups, log, templates) : new Map(),
       daemonSets,
       now,
       backoff: new Map(),
@@ -108,7 +129,6 @@ export function createAutoscaler(
     const candidates = cands.groups.map((g) => {
       const ledger = ledgerOf(byKey.get(g.id)?.object.meta.annotations ?? {}).ledger;
       const b = backoff.get(g.id);
-      env.metrics.nodeGroupBackoff.set({ cluster, node_group: g.id }, b && b.until > now.getTime() ? 1 : 0);
       return {
         ...g,
         upcoming: Math.max(0, g.upcoming - (failedBy.get(g.id) ?? 0)),
@@ -121,9 +141,25 @@ export function createAutoscaler(
           : {}),
       };
     });
+    const decisionOf = (p: Plan) =>
+      buildDecision({
+        cluster,
+        now,
+        dryRun,
+        pendingPods: pending.pending.length,
+        groups,
+        ignored,
+        candidates,
+        counts: cands.counts,
+        notes: planning ? cands.notes : [],
+        templates: planning,
+        plan: p,
+        problems: pending.problems,
+      });
+    if (!planning) return { plan, groups: byKey, decision: decisionOf(plan) };
     const coming = (r: string) =>
       candidates.reduce((a, g) => a + (g.template?.allocatable[r] ?? 0) * g.upcoming, 0);
-    const plan = planScaleUp({
+    const planned = planScaleUp({
       pending: pending.pending,
       nodes: existing.nodes,
       groups: candidates,
@@ -141,7 +177,7 @@ export function createAutoscaler(
       now: now.getTime(),
       staticFit,
     });
-    return { plan, groups: byKey };
+    return { plan: planned, groups: byKey, decision: decisionOf(planned) };
   }
 
   /** A group whose machines did not become nodes in time backs off, doubling up to 30 minutes. */
@@ -162,27 +198,57 @@ export function createAutoscaler(
     workers: 1,
     log: env.log,
     metrics: env.metrics,
-    reconcile: async (cluster) => {
-      const d = await decide(cluster);
+    reconcile: async (key) => {
+      const sizes = key.startsWith(SIZES);
+      const cluster = sizes ? key.slice(SIZES.length) : key;
+      if (!env.workload.get(refOf(cluster))) {
+        report.forget(cluster); // the Cluster (or its connection) is gone
+        return undefined;
+      }
+      const d = await decide(cluster, false);
       if (!d) return { requeueAfterMs: 1000 }; // caches not synced yet
+      report.publish(d.decision, [...d.groups.values()]);
+      if (sizes) return undefined;
+      recordDecision(
+        d.plan.scaleUps.length ? 'scale-up' : d.plan.noScaleUp.length ? 'no-scale-up' : 'none',
+        d.plan.scaleUps.length
+          ? 'pending_pods'
+          : d.plan.noScaleUp.length
+            ? 'no_group_fits'
+            : 'nothing_pending',
+      );
       for (const s of d.plan.scaleUps) {
         const g = d.groups.get(s.group.id)!;
-        recordDecision('scale-up', 'pending-pods', { 'capi_autopilot.node_group': s.group.id });
-        if (o.dryRun) {
+        if (dryRun) {
           log.info(
             { group: s.group.id, from: s.from, to: s.to, pods: s.pods.length },
             'dry run: would scale up',
           );
           continue;
         }
-        let r: 'ok' | 'conflict';
-        try {
-          r = await scaleUp(env, g, s.to);
-        } catch (e) {
-          // One group's refusal (a webhook, RBAC, the group gone) must not stop the others.
-          noteFailure(cluster, s.group.id, [`(write failed: ${(e as Error).message})`], Date.now());
-          continue;
-        }
+        const r = await inSpan(
+          'autoscaler.scale_up',
+          {
+            attributes: {
+              'capi_autopilot.node_group': s.group.id,
+              'capi_autopilot.decision': 'scale-up',
+              'capi_autopilot.reason': 'pending_pods',
+              'capi_autopilot.from': s.from,
+              'capi_autopilot.to': s.to,
+              'capi_autopilot.pods': s.pods.length,
+            },
+          },
+          async () => {
+            try {
+              return await scaleUp(env, g, s.to);
+            } catch (e) {
+              // One group's refusal (a webhook, RBAC, the group gone) must not stop the others.
+              noteFailure(cluster, s.group.id, [`(write failed: ${(e as Error).message})`], Date.now());
+              return 'failed' as const;
+            }
+          },
+        );
+        if (r === 'failed') continue;
         if (r === 'conflict') return { requeueAfterMs: 200 }; // decide again on what changed
         env.metrics.scaledUpNodes.inc(
           { cluster, node_group: s.group.id, reason: 'pending_pods' },
@@ -226,8 +292,7 @@ export function createAutoscaler(
     lastPodEvent.set(key, { at: now, message });
     let r = podEvents.get(cluster);
     if (!r) {
-      const [namespace, name] = cluster.split('/') as [string, string];
-      const conn = env.workload.get({ namespace, name });
+      const conn = env.workload.get(refOf(cluster));
       if (!conn) return;
       r = new EventRecorder(conn.client, {
         onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
@@ -276,7 +341,40 @@ export function createAutoscaler(
       if (i.pods.list().some(isUnschedulablePod)) trigger(cluster);
     });
   });
-  return { controller, plan: async (cluster) => (await decide(cluster))?.plan };
+  // Group sizes and states follow their objects between decisions (gauges, /status): a debounced,
+  // sizes-only look at the cluster whenever one of its groups, MachineSets or Machines changes.
+  const sizesPending = new Map<string, NodeJS.Timeout>();
+  const sizesSoon = (
+    _t: unknown,
+    o: { metadata: { namespace?: string; labels?: Record<string, string> } },
+  ) => {
+    const spec = (o as { spec?: { clusterName?: string } }).spec;
+    const name = spec?.clusterName ?? o.metadata.labels?.['cluster.x-k8s.io/cluster-name'];
+    if (!name || !o.metadata.namespace) return;
+    const cluster = `${o.metadata.namespace}/${name}`;
+    if (sizesPending.has(cluster)) return;
+    const t = setTimeout(() => {
+      sizesPending.delete(cluster);
+      controller.enqueue(`${SIZES}${cluster}`);
+    }, SIZES_DEBOUNCE_MS);
+    t.unref();
+    sizesPending.set(cluster, t);
+  };
+  for (const r of ['machinedeployments', 'machinesets', 'machines']) mgmt(r).onChange(sizesSoon);
+  env.onWorkloadConnected((cluster) => controller.enqueue(`${SIZES}${cluster}`));
+
+  return {
+    controller,
+    explain: async (cluster) => (await decide(cluster, true))?.decision,
+    decisions: () => report.all(),
+  };
+}
+
+const SIZES_DEBOUNCE_MS = 1000;
+
+function refOf(cluster: string): { namespace: string; name: string } {
+  const [namespace, name] = cluster.split('/') as [string, string];
+  return { namespace, name };
 }
 
 function groupRef(env: ControllerEnv, id: string) {

@@ -67,6 +67,27 @@ export function isUnschedulablePod(raw: unknown): boolean {
   return scheduled?.status === 'False' && scheduled.reason === 'Unschedulable';
 }
 
+/**
+ * Why the planner leaves this pod alone (explain --pod): bound, not Pending, not reported unschedulable,
+ * nominated, a DaemonSet's, being deleted, or younger than the new-pod delay. Undefined: it is planned.
+ */
+export function whyNotPlanned(raw: unknown, now: Date, newPodDelayMs: number): string | undefined {
+  const spec = obj(obj(raw).spec);
+  const status = obj(obj(raw).status);
+  if (str(spec.nodeName)) return `bound to node ${String(spec.nodeName)}: nothing to do`;
+  if (status.phase !== 'Pending') return `phase ${String(status.phase ?? 'unknown')}, not Pending`;
+  if (deleting(raw)) return 'being deleted';
+  if (controllerKind(raw) === 'DaemonSet') return "a DaemonSet's pod: its controller places it";
+  if (str(status.nominatedNodeName))
+    return `nominated to node ${String(status.nominatedNodeName)}: preemption will place it`;
+  const scheduled = condition(raw, 'PodScheduled');
+  if (scheduled?.status !== 'False' || scheduled.reason !== 'Unschedulable')
+    return 'the scheduler has not reported it Unschedulable (yet)';
+  if (!unschedulable(raw, now.getTime() - newPodDelayMs))
+    return `younger than autoscaler.newPodScaleUpDelay (${newPodDelayMs / 1000} s)`;
+  return undefined;
+}
+
 function unschedulable(raw: unknown, cutoff: number): boolean {
   if (!isUnschedulablePod(raw)) return false;
   // The apiserver always sets creationTimestamp; without a readable one there is nothing to wait for.
@@ -175,6 +196,8 @@ export interface GroupCandidatesResult {
   notes: string[];
   /** Group key → names of its Machines (in the group's namespace): what failedProvisioning looks at. */
   machineNames: Map<string, string[]>;
+  /** Group key → Machines not being deleted, and those of them with a Ready node (gauges, explain). */
+  counts: Map<string, { current: number; ready: number }>;
 }
 
 export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesResult {
@@ -220,6 +243,7 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
 
   const groups: GroupCandidate[] = [];
   const machineNames = new Map<string, string[]>();
+  const counts = new Map<string, { current: number; ready: number }>();
   for (const g of input.groups) {
     if (g.namespace !== namespace || g.clusterName !== clusterName) continue;
     const sets = g.kind === 'MachineSet' ? [g.name] : (setsOfDeployment.get(g.name) ?? []);
@@ -231,6 +255,7 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
     const live = own.filter((m) => m.meta.deletionTimestamp === undefined);
     const target = g.replicas ?? 0;
     const readyCount = live.filter((m) => nodeReady(nodeOf(m))).length;
+    counts.set(g.key, { current: live.length, ready: readyCount });
     // A deleting Machine still counts in spec.replicas (CAPI keeps it until it is gone, and the delete
     // protocol decrements late), but no node will come from it.
     const deletingCount = own.length - live.length;
@@ -277,7 +302,7 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
     if (upcoming > 0) note(`${upcoming} of ${target} replica(s) without a Ready node yet`);
     groups.push(candidate);
   }
-  return { groups, notes, machineNames };
+  return { groups, notes, machineNames, counts };
 }
 
 function templateSource(source: string, liveNode: unknown, infraKey: string): string {

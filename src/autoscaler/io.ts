@@ -55,11 +55,30 @@ interface InfraRef {
   apiVersion?: string;
 }
 
+/**
+ * Infrastructure templates read within the last TEMPLATE_TTL_MS. Templates are replaced rather than edited
+ * (CAPI's convention), and a provider's `status.capacity` changes rarely; without it a fleet of 200 groups
+ * would cost 200 GETs per decision.
+ */
+export class TemplateCache {
+  readonly #entries = new Map<string, { at: number; obj: unknown }>();
+  get(key: string, now: number): { obj: unknown } | undefined {
+    const e = this.#entries.get(key);
+    return e && now - e.at < TEMPLATE_TTL_MS ? e : undefined;
+  }
+  set(key: string, obj: unknown, now: number): void {
+    this.#entries.set(key, { at: now, obj });
+  }
+}
+
+const TEMPLATE_TTL_MS = 60_000;
+
 /** Infrastructure templates of the groups, keyed `<namespace>/<kind>/<name>`; one that cannot be read is left out. */
 export async function fetchTemplates(
   env: ControllerEnv,
   groups: ReadonlyArray<{ namespace: string; template: { infrastructureRef: InfraRef } }>,
   log: Log,
+  cache?: TemplateCache,
 ): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for (const g of groups) {
@@ -67,13 +86,22 @@ export async function fetchTemplates(
     // Always the group's namespace: a reference never reaches into another one.
     const key = `${g.namespace}/${ref.kind}/${ref.name}`;
     if (out.has(key)) continue;
+    const cached = cache?.get(key, Date.now());
+    if (cached) {
+      out.set(key, cached.obj);
+      continue;
+    }
     try {
       const version = ref.apiVersion ?? (await preferredVersion(env, ref.apiGroup));
       if (!version) continue;
       const obj = await env.management.getOrNull(
         `/apis/${version}/namespaces/${g.namespace}/${ref.kind.toLowerCase()}s/${ref.name}`,
       );
-      if (obj) out.set(key, obj);
+      // Only templates found are kept: a missing one may be created any moment, an error is retried.
+      if (obj) {
+        cache?.set(key, obj, Date.now());
+        out.set(key, obj);
+      }
     } catch (e) {
       log.warn({ template: key, err: (e as Error).message }, 'infrastructure template unreadable');
     }

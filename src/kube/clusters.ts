@@ -33,6 +33,8 @@ export interface WorkloadClustersOptions {
   management: KubeClient;
   /** Builds a rate-limited client for a workload API server. */
   clientFor: (kc: KubeConfig, cluster: ClusterRef) => KubeClient;
+  /** Which Clusters to connect to (default all). */
+  only?: (r: ClusterRef) => boolean;
   /** Called for a new connection: start informers etc.; returns a closer. */
   onConnect: (c: Omit<WorkloadConnection, 'close'>) => Promise<() => Promise<void>>;
   log: (msg: string, extra?: Record<string, unknown>) => void;
@@ -92,6 +94,7 @@ export class WorkloadClusters {
    */
   follow(clusters: Informer<KubeObject>, secrets?: Informer<Secret>): void {
     const sync = (r: ClusterRef) => {
+      if (this.o.only && !this.o.only(r)) return;
       this.chain = this.chain
         .then(() => this.sync(r, clusters, secrets))
         .catch((e: Error) => this.o.log(`workload cluster ${key(r)}: ${e.message}`));

@@ -32,6 +32,8 @@ export interface Metrics {
   nodeGroupCurrentSize: Gauge<GroupLabels>;
   nodeGroupHealthy: Gauge<GroupLabels>;
   nodeGroupBackoff: Gauge<GroupLabels>;
+  nodeGroupDisabled: Gauge<GroupLabels | 'reason'>;
+  podsWithoutScaleUp: Gauge<GroupLabels | 'reason'>;
   // ---- drain and deletion ----
   evictedPods: Counter<'cluster' | 'result'>;
   drainSeconds: Histogram<'cluster' | 'result'>;
@@ -164,6 +166,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       'node_group_backoff',
       '1 while scale-ups of the node group are backed off.',
       group,
+    ),
+    nodeGroupDisabled: gauge(
+      'node_group_disabled',
+      '1 while the node group is listed but not scaled, by reason (e.g. InvalidBounds for a malformed size annotation).',
+      [...group, 'reason'],
+    ),
+    podsWithoutScaleUp: gauge(
+      'pods_without_scale_up',
+      'Pending pods the node group could not take at the last decision, by reason code (a pod counts once per group).',
+      [...group, 'reason'],
     ),
 
     evictedPods: counter(

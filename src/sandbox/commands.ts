@@ -197,3 +197,12 @@ export async function attachSandbox(
     throw e;
   }
 }
+
+/**
+ * The kubeconfig of a sandbox that is running now (`sandbox up`, or `npm start` in another terminal);
+ * commands that only read (explain) use it and never start one.
+ */
+export async function runningSandboxKubeconfig(): Promise<string | undefined> {
+  const state = await readState(sandboxDir());
+  return state && state.processes.every(isOurProcess) ? state.kubeconfig : undefined;
+}

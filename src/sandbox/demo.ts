@@ -1,6 +1,6 @@
 // The sandbox demo: a Cluster with an always-on system MachineDeployment and two autoscalable ones at
-// zero (general purpose with cluster-autoscaler capacity annotations; GPU, tainted, described only by
-// its template's status.capacity), plus workloads that cannot schedule until something scales up.
+// zero (general purpose with cluster-autoscaler capacity annotations; GPU, tainted, described by its
+// template's status.capacity and a taints annotation), plus workloads that cannot schedule until something scales up.
 import type { CapiVersion } from '../capi/types.ts';
 import type { RestClient } from './rest.ts';
 
@@ -111,8 +111,16 @@ export function demoObjects(version: CapiVersion): Array<{ path: string; body: R
         'capacity.cluster-autoscaler.kubernetes.io/labels': 'sandbox.capi-autopilot.io/pool=general',
       }),
     },
-    // Scale from zero from the infrastructure template's status.capacity alone.
-    { path: capi('machinedeployments'), body: machineDeployment(version, 'md-gpu', 0, autoscaled(0, 2)) },
+    // Scale from zero from the infrastructure template's status.capacity; the contract's status has no
+    // taints, so they come from cluster-autoscaler's annotation (without it, pods that do not tolerate the
+    // GPU taint would be planned onto GPU nodes, by cluster-autoscaler too).
+    {
+      path: capi('machinedeployments'),
+      body: machineDeployment(version, 'md-gpu', 0, {
+        ...autoscaled(0, 2),
+        'capacity.cluster-autoscaler.kubernetes.io/taints': 'nvidia.com/gpu=present:NoSchedule',
+      }),
+    },
     {
       path: `/apis/apps/v1/namespaces/${DEMO_WORKLOAD_NAMESPACE}/deployments`,
       body: {

@@ -1,13 +1,13 @@
 // Scale-up on the real cluster: the service (its autoscaler controller, on informers) sees pods the real
 // scheduler left Unschedulable, plans against each MachineDeployment's template node, and patches
 // replicas; the CAPI simulator creates the machines and nodes and the scheduler places the pods there.
-import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAutoscaler } from '../../src/autoscaler/controller.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startService, type Service } from '../../src/service.ts';
-import { createDeployment, fixtures, useSimulator } from './support/capi.ts';
+import { autoscalerSuite, capiPath as capi, POOL_LABEL } from './support/autoscaler.ts';
+import { useSimulator } from './support/capi.ts';
 import { clusterApi, eventually, serviceConfig, testNamespace } from './support/kube.ts';
 
 interface Pod {
@@ -16,7 +16,6 @@ interface Pod {
   status?: { phase?: string };
 }
 
-const POOL_LABEL = 'test.capi-autopilot.io/pool';
 const GPU = 'nvidia.com/gpu';
 
 describe('autoscaler: event-driven scale-up', () => {
@@ -24,39 +23,9 @@ describe('autoscaler: event-driven scale-up', () => {
   const workload = clusterApi();
   let svc: Service;
   const logs: string[] = [];
-  const capi = (ns: string, r: string, name = '') =>
-    `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/${r}${name ? `/${name}` : ''}`;
-
-  /** A node group of its own: Cluster c1 in a new namespace, md-a at 0, opted in with capacity annotations. */
-  async function group(o: { max: number; annotations?: Record<string, string> }) {
-    const { ns, pool } = await createDeployment(env.mgmt, {
-      replicas: 0,
-      prefix: 'as',
-    });
-    await env.mgmt.api.mergePatch(capi(ns, 'machinedeployments', 'md-a'), {
-      metadata: {
-        annotations: {
-          'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size': '0',
-          'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size': String(o.max),
-          'capacity.cluster-autoscaler.kubernetes.io/cpu': '4',
-          'capacity.cluster-autoscaler.kubernetes.io/memory': '8Gi',
-          'capacity.cluster-autoscaler.kubernetes.io/labels': `${POOL_LABEL}=${pool}`,
-          ...o.annotations,
-        },
-      },
-    });
-    // The service reaches the workload cluster through the Cluster's kubeconfig Secret, as with real CAPI.
-    await env.mgmt.api.ok('POST', `/api/v1/namespaces/${ns}/secrets`, {
-      metadata: { name: 'c1-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c1' } },
-      type: 'cluster.x-k8s.io/secret',
-      data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
-    });
-    return { ns, pool };
-  }
-
-  const replicasSeen = async (ns: string) =>
-    (await env.mgmt.api.ok<{ spec: { replicas?: number } }>('GET', capi(ns, 'machinedeployments', 'md-a')))
-      .spec.replicas;
+  const suite = autoscalerSuite(env, 'scale-up');
+  const group = suite.group;
+  const replicasSeen = (ns: string) => suite.replicas(ns);
 
   beforeAll(async () => {
     const sink = new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) });
@@ -64,6 +33,7 @@ describe('autoscaler: event-driven scale-up', () => {
       config: serviceConfig(
         env.mgmt.kubeconfigPath,
         'workloadClusters.mode=secret',
+        suite.discovery,
         'autoscaler.scaleUpBatchIdle=500ms',
         'autoscaler.scanIntervalSeconds=2',
       ),
@@ -220,20 +190,7 @@ describe('autoscaler: event-driven scale-up', () => {
         template: { metadata: { annotations: { 'sandbox.capi-autopilot.io/fault-never-join': 'true' } } },
       },
     });
-    const f = fixtures('v1beta2', ns, { md: 'md-b', replicas: 0, pool, cpu: '8' });
-    await env.mgmt.api.ok(
-      'POST',
-      `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
-      f.template,
-    );
-    (f.md.metadata as { annotations?: Record<string, string> }).annotations = {
-      'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size': '0',
-      'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size': '3',
-      'capacity.cluster-autoscaler.kubernetes.io/cpu': '8',
-      'capacity.cluster-autoscaler.kubernetes.io/memory': '8Gi',
-      'capacity.cluster-autoscaler.kubernetes.io/labels': `${POOL_LABEL}=${pool}`,
-    };
-    await env.mgmt.api.ok('POST', capi(ns, 'machinedeployments'), f.md);
+    await suite.another(ns, pool, { md: 'md-b', max: 3, cpu: '8' });
     const apps = await testNamespace(workload, 'as-backoff');
     await workload.ok('POST', `/api/v1/namespaces/${apps}/pods`, {
       metadata: { name: 'patient' },
@@ -243,9 +200,7 @@ describe('autoscaler: event-driven scale-up', () => {
       },
     });
     await eventually('md-a to be tried first', async () => (await replicasSeen(ns)) === 1, 60_000);
-    const mdB = async () =>
-      (await env.mgmt.api.ok<{ spec: { replicas?: number } }>('GET', capi(ns, 'machinedeployments', 'md-b')))
-        .spec.replicas;
+    const mdB = () => suite.replicas(ns, 'md-b');
     await eventually('md-b to scale once md-a backs off', async () => (await mdB()) === 1, 60_000);
     const pod = await eventually(
       'the pod Running on an md-b node',

@@ -1,0 +1,116 @@
+// What each decision leaves behind besides writes: the node group gauges, the per-reason gauge of pods no
+// group took, a Warning event on each disabled group (once per reason), the span events, and the last
+// decision per cluster for /status. Series of groups that are gone are removed, not left at their last
+// value.
+import type { EventRecorder } from '../kube/events.ts';
+import type { Metrics } from '../metrics/registry.ts';
+import { recordingSpan } from '../tracing/spans.ts';
+import { refusals, type Decision } from './decision.ts';
+import type { NodeGroup } from './nodegroups.ts';
+
+type ObjectRef = { apiVersion: string; kind: string; namespace: string; name: string };
+
+/** At most this many span events per decision for pods without a scale-up (one per distinct reasons). */
+const MAX_SPAN_EVENTS = 20;
+
+export class DecisionReport {
+  readonly #metrics: Metrics;
+  readonly #events: EventRecorder;
+  readonly #ref: (groupId: string) => ObjectRef;
+  readonly #last = new Map<string, Decision>();
+  /** Label sets set per cluster at its last decision, to remove those that are gone. */
+  readonly #series = new Map<string, Array<{ m: keyof Metrics; labels: Record<string, string> }>>();
+  /** Group id → the disabled text last reported by an event. */
+  readonly #disabledEvent = new Map<string, string>();
+
+  constructor(metrics: Metrics, events: EventRecorder, ref: (groupId: string) => ObjectRef) {
+    this.#metrics = metrics;
+    this.#events = events;
+    this.#ref = ref;
+  }
+
+  publish(d: Decision, groups: readonly NodeGroup[]): void {
+    this.#last.set(d.cluster, d);
+    const cluster = d.cluster;
+    const set: Array<{ m: keyof Metrics; labels: Record<string, string> }> = [];
+    const gauge = (m: keyof Metrics, labels: Record<string, string>, v: number) => {
+      (this.#metrics[m] as { set(l: Record<string, string>, v: number): void }).set(labels, v);
+      set.push({ m, labels });
+    };
+    const byId = new Map(groups.map((g) => [g.key, g]));
+    for (const g of d.groups) {
+      const l = { cluster, node_group: g.id };
+      if (g.min !== undefined) gauge('nodeGroupMinSize', l, g.min);
+      if (g.max !== undefined) gauge('nodeGroupMaxSize', l, g.max);
+      if (g.target !== undefined) gauge('nodeGroupTargetSize', l, g.target);
+      if (g.current !== undefined) gauge('nodeGroupCurrentSize', l, g.current);
+      gauge('nodeGroupHealthy', l, g.state === 'disabled' || g.state === 'backoff' ? 0 : 1);
+      gauge('nodeGroupBackoff', l, g.state === 'backoff' ? 1 : 0);
+      const disabledCode = byId.get(g.id)?.disabledCode;
+      if (disabledCode !== undefined) gauge('nodeGroupDisabled', { ...l, reason: disabledCode }, 1);
+      this.#disabledEventFor(g.id, g.state === 'disabled' ? g.reason : undefined);
+    }
+    for (const [group, codes] of refusals(d))
+      for (const [reason, n] of codes) gauge('podsWithoutScaleUp', { cluster, node_group: group, reason }, n);
+    this.#metrics.unschedulablePods.set({ cluster }, d.pendingPods);
+    const key = (x: { m: string; labels: Record<string, string> }) => `${x.m}|${JSON.stringify(x.labels)}`;
+    const now = new Set(set.map(key));
+    for (const old of this.#series.get(cluster) ?? [])
+      if (!now.has(key(old)))
+        (this.#metrics[old.m] as { remove(l: Record<string, string>): void }).remove(old.labels);
+    this.#series.set(cluster, set);
+    this.#spanEvents(d);
+  }
+
+  /** Forgets a cluster that is gone: its series and its decision. */
+  forget(cluster: string): void {
+    for (const old of this.#series.get(cluster) ?? [])
+      (this.#metrics[old.m] as { remove(l: Record<string, string>): void }).remove(old.labels);
+    this.#series.delete(cluster);
+    this.#last.delete(cluster);
+    this.#metrics.unschedulablePods.remove({ cluster });
+  }
+
+  last(cluster: string): Decision | undefined {
+    return this.#last.get(cluster);
+  }
+
+  all(): Decision[] {
+    return [...this.#last.values()].sort((a, b) => (a.cluster < b.cluster ? -1 : 1));
+  }
+
+  #disabledEventFor(id: string, reason: string | undefined): void {
+    if (reason === undefined) {
+      this.#disabledEvent.delete(id);
+      return;
+    }
+    if (this.#disabledEvent.get(id) === reason) return;
+    this.#disabledEvent.set(id, reason);
+    void this.#events.record(this.#ref(id), 'Warning', 'NodeGroupDisabled', `Not autoscaled: ${reason}`);
+  }
+
+  /** The reasons of pods without a scale-up on the reconcile span, one event per distinct set of reasons. */
+  #spanEvents(d: Decision): void {
+    const span = recordingSpan();
+    if (!span || d.noScaleUp.length === 0) return;
+    const seen = new Map<string, { pod: string; count: number; codes: string[] }>();
+    for (const n of d.noScaleUp) {
+      const text = Object.entries(n.reasons)
+        .map(([g, r]) => `${g}: ${r}`)
+        .join('; ');
+      const e = seen.get(text);
+      if (e) e.count++;
+      else seen.set(text, { pod: n.pod, count: 1, codes: [...new Set(Object.values(n.codes))].sort() });
+    }
+    let i = 0;
+    for (const [text, e] of seen) {
+      if (i++ >= MAX_SPAN_EVENTS) break;
+      span.addEvent('no_scale_up', {
+        'k8s.pod.name': e.pod,
+        'capi_autopilot.pods': e.count,
+        'capi_autopilot.reason': e.codes.join(','),
+        'capi_autopilot.reasons': text,
+      });
+    }
+  }
+}

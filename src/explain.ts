@@ -1,0 +1,119 @@
+// `capi-autopilot explain`: what the autoscaler would do now and why, printed, with no write. It starts
+// the service's caches (management and workload informers) in dry-run mode without HTTP, asks the
+// autoscaler for a fresh decision per workload cluster, prints it and stops.
+import { createAutoscaler, type Autoscaler } from './autoscaler/controller.ts';
+import type { Decision } from './autoscaler/decision.ts';
+import { explainLines, groupMatches, type ExplainFilter } from './autoscaler/explain.ts';
+import { whyNotPlanned } from './autoscaler/inputs.ts';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './runtime/log.ts';
+import type { Io } from './sandbox/commands.ts';
+import { startService, type Service } from './service.ts';
+
+export interface ExplainOptions extends ExplainFilter {
+  config: Config;
+  log: Logger;
+  managementKubeconfig?: string;
+  /** `namespace/name` of one CAPI Cluster; default every Cluster. */
+  cluster?: string;
+  json: boolean;
+  /** How long to wait for caches and workload connections. */
+  timeoutMs: number;
+}
+
+export async function explain(io: Io, o: ExplainOptions): Promise<number> {
+  let autoscaler: Autoscaler | undefined;
+  const service = await startService({
+    config: o.config,
+    log: o.log,
+    managementKubeconfig: o.managementKubeconfig,
+    dryRun: true,
+    serve: false,
+    ...(o.cluster ? { clusters: [o.cluster] } : {}),
+    controllers: (env) => ((autoscaler = createAutoscaler(env, { dryRun: true })), []),
+  });
+  try {
+    const deadline = Date.now() + o.timeoutMs;
+    await until(
+      () => service.readiness().ready,
+      deadline,
+      () => service.readiness().reasons.join('; '),
+    );
+    await service.workload.settled();
+    const clusters = clustersToExplain(service, o);
+    if (clusters.length === 0) {
+      io.err(o.cluster ? `no Cluster ${o.cluster}` : 'no CAPI Cluster in the management cluster');
+      return 1;
+    }
+    const decisions: Decision[] = [];
+    let shown = 0;
+    for (const cluster of clusters) {
+      const ready = await until(
+        () => synced(service, cluster) || waitingReason(service, cluster) !== undefined,
+        deadline,
+      );
+      const d = ready ? await autoscaler!.explain(cluster) : undefined;
+      if (!d) {
+        const why = waitingReason(service, cluster) ?? 'workload cluster caches not synced in time';
+        if (!o.pod && !o.group) io.out(`Cluster ${cluster}: not looked at: ${why}`);
+        continue;
+      }
+      const pod = o.pod ? service.informers.get(`${cluster}/pods`)?.get(o.pod) : undefined;
+      // Narrowed views print only the clusters where the pod or group is.
+      if (o.pod && !pod) continue;
+      if (o.group && !o.pod && !hasGroup(d, o.group)) continue;
+      shown++;
+      decisions.push(d);
+      if (o.json) continue;
+      const notPlanned = pod
+        ? whyNotPlanned(pod, new Date(), o.config.autoscaler.newPodScaleUpDelay)
+        : undefined;
+      for (const l of explainLines(d, o, notPlanned)) io.out(l);
+    }
+    if (o.json) io.out(JSON.stringify(decisions, null, 2));
+    if (shown === 0 && (o.pod || o.group)) {
+      io.err(o.pod ? `pod ${o.pod} not found in any workload cluster` : `no node group ${o.group!}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await service.stop();
+  }
+}
+
+function clustersToExplain(service: Service, o: ExplainOptions): string[] {
+  const all = (service.informers.get('management/clusters')?.list() ?? []).map(
+    (c) => `${c.metadata.namespace}/${c.metadata.name}`,
+  );
+  if (o.cluster) return all.filter((c) => c === o.cluster);
+  // A group lives in its Cluster's namespace.
+  if (o.group) {
+    const ns = o.group.split('/').at(-2);
+    return all.filter((c) => c.split('/')[0] === ns);
+  }
+  return all.sort();
+}
+
+function hasGroup(d: Decision, wanted: string): boolean {
+  return (
+    d.groups.some((g) => groupMatches(g.id, wanted)) || d.ignored.some((i) => groupMatches(i.key, wanted))
+  );
+}
+
+const synced = (s: Service, cluster: string) =>
+  ['nodes', 'pods'].every((r) => s.informers.get(`${cluster}/${r}`)?.hasSynced());
+
+const waitingReason = (s: Service, cluster: string) =>
+  s.workload.waiting().find((w) => w.cluster === cluster)?.reason;
+
+/** Polls `ok` until true or the deadline; false at the deadline, or throws when `why` explains it. */
+async function until(ok: () => boolean, deadline: number, why?: () => string): Promise<boolean> {
+  while (!ok()) {
+    if (Date.now() > deadline) {
+      if (why) throw new Error(`gave up waiting: ${why()}`);
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}

@@ -1,0 +1,77 @@
+// Node groups for autoscaler tests. Every test file's service shares the one apiserver with the others,
+// so each file scopes its service to its own groups: a discovery label (cluster-autoscaler's
+// `clusterapi:key=value`) set on the groups it creates.
+import { readFileSync } from 'node:fs';
+import { inject } from 'vitest';
+import { createDeployment, fixtures, type Management } from './capi.ts';
+
+export const POOL_LABEL = 'test.capi-autopilot.io/pool';
+export const SUITE_LABEL = 'test.capi-autopilot.io/suite';
+
+export const capiPath = (ns: string, r: string, name = '') =>
+  `/apis/cluster.x-k8s.io/v1beta2/namespaces/${ns}/${r}${name ? `/${name}` : ''}`;
+
+export const opted = (min: number, max: number | string) => ({
+  'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size': String(min),
+  'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size': String(max),
+});
+
+export function autoscalerSuite(env: { mgmt: Management }, suite: string) {
+  /** The `--set` that scopes a service to this suite's groups. */
+  const discovery = `discovery=clusterapi:${SUITE_LABEL}=${suite}`;
+
+  /** Cluster c1 in a new namespace with md-a at 0, opted in with 4-CPU capacity annotations. */
+  async function group(o: { max: number | string; annotations?: Record<string, string>; prefix?: string }) {
+    const { ns, pool } = await createDeployment(env.mgmt, { replicas: 0, prefix: o.prefix ?? 'as' });
+    await env.mgmt.api.mergePatch(capiPath(ns, 'machinedeployments', 'md-a'), {
+      metadata: {
+        labels: { [SUITE_LABEL]: suite },
+        annotations: { ...capacity(pool), ...opted(0, o.max), ...o.annotations },
+      },
+    });
+    // The service reaches the workload cluster through the Cluster's kubeconfig Secret, as with real CAPI.
+    await env.mgmt.api.ok('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      metadata: { name: 'c1-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c1' } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
+    });
+    return { ns, pool };
+  }
+
+  /** Another group `md` (with its own template) in the namespace of `group()`, opted in. */
+  async function another(
+    ns: string,
+    pool: string,
+    o: { md: string; max: number; cpu: string; annotations?: Record<string, string> },
+  ) {
+    const f = fixtures('v1beta2', ns, { md: o.md, replicas: 0, pool, cpu: o.cpu });
+    await env.mgmt.api.ok(
+      'POST',
+      `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
+      f.template,
+    );
+    const meta = f.md.metadata as { labels?: Record<string, string>; annotations?: Record<string, string> };
+    meta.labels = { ...meta.labels, [SUITE_LABEL]: suite };
+    meta.annotations = {
+      ...opted(0, o.max),
+      ...capacity(pool),
+      'capacity.cluster-autoscaler.kubernetes.io/cpu': o.cpu,
+      ...o.annotations,
+    };
+    await env.mgmt.api.ok('POST', capiPath(ns, 'machinedeployments'), f.md);
+  }
+
+  const replicas = async (ns: string, md = 'md-a') =>
+    (await env.mgmt.api.ok<{ spec: { replicas?: number } }>('GET', capiPath(ns, 'machinedeployments', md)))
+      .spec.replicas;
+
+  return { discovery, group, another, replicas };
+}
+
+function capacity(pool: string): Record<string, string> {
+  return {
+    'capacity.cluster-autoscaler.kubernetes.io/cpu': '4',
+    'capacity.cluster-autoscaler.kubernetes.io/memory': '8Gi',
+    'capacity.cluster-autoscaler.kubernetes.io/labels': `${POOL_LABEL}=${pool}`,
+  };
+}
