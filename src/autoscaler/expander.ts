@@ -5,6 +5,7 @@
 // `priorities` key of the cluster-autoscaler-priority-expander ConfigMap; random. Ties go to the next
 // rule, and finally to a seeded random choice, so a decision is reproducible from its seed. Pure.
 import { load } from 'js-yaml';
+import { goRegExp } from './goregexp.ts';
 import type { SimNode, SimPod } from './types.ts';
 
 export type ExpanderName = 'least-waste' | 'most-pods' | 'priority' | 'random';
@@ -46,8 +47,9 @@ export function parsePriorities(raw: string): Priorities {
       throw new PrioritiesError(`priority ${k} must list regular expressions (strings)`);
     const patterns = (v as string[]).map((p) => {
       try {
-        // Go's regexp.MatchString finds a match anywhere, like RegExp.test without anchors.
-        return new RegExp(p);
+        // Go's regexp.MatchString finds a match anywhere, like RegExp.test without anchors; Go-only
+        // syntax is translated or refused (goregexp.ts).
+        return goRegExp(p);
       } catch (e) {
         throw new PrioritiesError(
           `priority ${k}: "${p}" is not a regular expression: ${(e as Error).message}`,

@@ -121,8 +121,11 @@ export async function readPriorities(env: ControllerEnv, log: Log): Promise<Prio
     const cm = await env.management.getOrNull<{ data?: Record<string, string> }>(
       `/api/v1/namespaces/${ns}/configmaps/${PRIORITY_CONFIGMAP}`,
     );
-    const raw = cm?.data?.['priorities'];
-    return raw === undefined ? undefined : parsePriorities(raw);
+    if (!cm) return undefined;
+    const raw = cm.data?.['priorities'];
+    // A ConfigMap without the key is a mistake (a typo such as `priority:`), not "no priorities".
+    if (raw === undefined) throw new Error('it has no `priorities` key');
+    return parsePriorities(raw);
   } catch (e) {
     log.warn(
       { configMap: `${ns}/${PRIORITY_CONFIGMAP}`, err: (e as Error).message },
