@@ -3,9 +3,10 @@
 // requests and constraints), so 10,000 pending replicas of a few Deployments cost a few dozen checks.
 // Pure; the scheduling rules beyond resources come in as `staticFit` (predicates.ts).
 import { hostPortConflicts } from './predicates.ts';
+import { ffdOrder, pack, placedPods, POD_SLOT, resourceIndex, templateView, vectorize } from './packing.ts';
 import type { HostPort, Resources, SimNode, SimPod } from './types.ts';
 
-export const POD_SLOT = 1000; // one pod, in milli-units of the `pods` resource
+export { POD_SLOT } from './packing.ts';
 
 /** Pods that schedule alike: one representative and its count. */
 export interface PodClass {
@@ -19,21 +20,58 @@ export interface PodClass {
 /** Groups pods by owner, requests and constraints: any member could stand for the others. */
 export function podClasses(pods: readonly SimPod[]): PodClass[] {
   const out = new Map<string, PodClass>();
+  // Replicas of one owner are usually alike in every field of the key: comparing a pod with its owner's
+  // last class costs less than building the key (10,000 pods), and alike fields make the same key.
+  const lastOf = new Map<string, PodClass>();
   for (const p of pods) {
+    const owner = p.ownerUid ?? p.uid;
+    const last = lastOf.get(owner);
+    if (last && sameKeyFields(p, last.pod)) {
+      last.pods.push(p);
+      continue;
+    }
     const key = JSON.stringify([
-      p.ownerUid ?? p.uid,
+      owner,
       sortedEntries(p.requests),
       sortedEntries(p.nodeSelector),
       p.requiredAffinity ?? null,
       p.tolerations,
       p.hostPorts,
     ]);
-    const c = out.get(key);
+    let c = out.get(key);
     if (c) c.pods.push(p);
-    else out.set(key, { key, pod: p, pods: [p], reqs: Object.entries(p.requests).filter(([, v]) => v > 0) });
+    else
+      out.set(
+        key,
+        (c = { key, pod: p, pods: [p], reqs: Object.entries(p.requests).filter(([, v]) => v > 0) }),
+      );
+    lastOf.set(owner, c);
   }
   return [...out.values()];
 }
+
+const KEY_FIELDS = ['requests', 'nodeSelector', 'requiredAffinity', 'tolerations', 'hostPorts'] as const;
+const sameKeyFields = (a: SimPod, b: SimPod) => KEY_FIELDS.every((f) => alike(a[f] ?? null, b[f] ?? null));
+
+/**
+ * Equal leaves (===), and plain arrays or objects with the same keys in the same order: then JSON.stringify,
+ * and sortedEntries, give the same text for both. Anything else answers false, and the key decides.
+ */
+function alike(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!plain(a) || !plain(b) || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || !alike(a[ka[i]!], b[ka[i]!])) return false;
+  return true;
+}
+
+const plain = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' &&
+  x !== null &&
+  Object.getPrototypeOf(x) === (Array.isArray(x) ? Array.prototype : Object.prototype);
 
 export const sortedEntries = (r: Readonly<Record<string, unknown>>) =>
   Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -74,11 +112,6 @@ export function place(pod: SimPod, n: OpenNode, count: number): void {
 }
 
 /** Larger pods first, measured against the template (cluster-autoscaler's cpu + memory share). */
-function sizeScore(pod: SimPod, template: SimNode): number {
-  const share = (r: string) =>
-    template.allocatable[r] ? (pod.requests[r] ?? 0) / template.allocatable[r]! : 0;
-  return share('cpu') + share('memory');
-}
 
 export interface Estimate {
   /** New nodes of the template needed. */
@@ -105,77 +138,21 @@ export function estimate(
   maxNodes: number,
   staticFit: (pod: SimPod, node: SimNode) => string | undefined,
 ): Estimate {
-  const open: OpenNode[] = [];
-  // Placed pods as (class, count): a pod list is built only when someone reads `placed`.
-  const taken: Array<[PodClass, number]> = [];
-  const left: Estimate['left'] = [];
-  const packed: string[] = [];
-  const requested: Record<string, number> = {};
-  const take = (c: PodClass, k: number) => {
-    for (const [r, v] of c.reqs) requested[r] = (requested[r] ?? 0) + v * k;
-  };
-  const empty = openNode(template);
-  const sorted = classes
-    .map((c) => ({ c, score: sizeScore(c.pod, template) }))
-    .sort((a, b) => b.score - a.score || (a.c.key < b.c.key ? -1 : 1))
-    .map((x) => x.c);
-  for (const c of sorted) {
-    const why = staticFit(c.pod, template);
-    if (why) {
-      left.push({ key: c.key, pods: c.pods, reason: why });
-      continue;
-    }
-    const perNode = roomForClass(c, empty);
-    if (perNode === 0) {
-      left.push({ key: c.key, pods: c.pods, reason: tooBig(c.pod, template) });
-      continue;
-    }
-    packed.push(c.key);
-    let i = 0;
-    // First fit into nodes already opened by larger classes.
-    for (const n of open) {
-      if (i >= c.pods.length) break;
-      if ((n.free['pods'] ?? 0) < POD_SLOT) continue;
-      const k = Math.min(roomForClass(c, n), c.pods.length - i);
-      if (k > 0) {
-        place(c.pod, n, k);
-        take(c, k);
-        i += k;
-      }
-    }
-    while (i < c.pods.length && open.length < maxNodes) {
-      const n = openNode(template);
-      const k = Math.min(perNode, c.pods.length - i);
-      place(c.pod, n, k);
-      take(c, k);
-      open.push(n);
-      i += k;
-    }
-    if (i > 0) taken.push([c, i]);
-    if (i < c.pods.length)
-      left.push({
-        key: c.key,
-        pods: c.pods.slice(i),
-        reason: `would need more than ${maxNodes} new node(s)`,
-      });
-  }
+  const ix = resourceIndex([template.allocatable, ...classes.map((c) => c.pod.requests)]);
+  const all = vectorize(classes, ix);
+  const view = templateView(ix, template, all);
+  const p = pack(view, ffdOrder(view, all), maxNodes, (v) => staticFit(v.c.pod, template), false);
   let placed: SimPod[] | undefined;
   return {
-    nodes: open.length,
+    nodes: p.nodes,
     get placed() {
-      return (placed ??= taken.flatMap(([c, k]) => c.pods.slice(0, k)));
+      return (placed ??= placedPods(p));
     },
-    placedCount: taken.reduce((a, [, k]) => a + k, 0),
-    left,
-    packed,
-    requested,
+    placedCount: p.placedCount,
+    left: p.left.map(({ v, from, reason }) => {
+      return { key: v.c.key, pods: from < 0 ? v.c.pods : v.c.pods.slice(from), reason };
+    }),
+    packed: p.packed.map((v) => v.c.key),
+    requested: p.requested,
   };
-}
-
-function tooBig(pod: SimPod, template: SimNode): string {
-  const over = Object.entries(pod.requests)
-    .filter(([r, v]) => v > 0 && v > (template.allocatable[r] ?? 0))
-    .map(([r]) => r);
-  if (over.length) return `Insufficient ${over.join(', ')} on a new node`;
-  return pod.hostPorts.length ? 'host ports taken' : 'no pod slot left on a new node';
 }

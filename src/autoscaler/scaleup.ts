@@ -3,17 +3,23 @@
 // nodes of each group's template; the expander picks among the groups that could take them, limits
 // (group max, total nodes, total cores and memory) cap it, and every pod left behind gets a reason per
 // group, which is what `NotTriggerScaleUp` events and `explain` print.
+import { podClasses, sortedEntries, type PodClass } from './estimator.ts';
 import {
-  estimate,
-  openNode,
-  place,
-  podClasses,
-  roomForClass,
-  sortedEntries,
-  type Estimate,
-  type OpenNode,
-  type PodClass,
-} from './estimator.ts';
+  ffdOrder,
+  freeVector,
+  NO_PORTS,
+  pack,
+  placedPods,
+  placeIn,
+  resourceIndex,
+  roomIn,
+  templateView,
+  vectorize,
+  type Packing,
+  type ResourceIndex,
+  type TemplateView,
+  type VecClass,
+} from './packing.ts';
 import { chooseOption, type ExpanderName, type Option, type Priorities } from './expander.ts';
 import type { HostPort, Resources, SimNode, SimPod } from './types.ts';
 
@@ -85,10 +91,36 @@ export function planScaleUp(input: PlanInput): Plan {
   // Everything below works on classes of equivalent pods: 10,000 replicas of 100 Deployments are 100
   // decisions, not 10,000.
   const classes = podClasses(input.pending);
-  // Nodes alike in labels, taints and allocatable get one id: static checks and estimates are per id.
+  const shapes = shapeTable(input.staticFit);
+  const ix = resourceIndex([
+    ...classes.map((c) => c.pod.requests),
+    ...input.nodes.flatMap((n) => [n.node.allocatable, n.used]),
+    ...input.groups.flatMap((g) => (g.template ? [g.template.allocatable] : [])),
+  ]);
+  const vecs = vectorize(classes, ix);
+  // 1–2. Room that exists or is on its way: real nodes first, then upcoming nodes of each group.
+  fillRooms(input, ix, vecs, shapes, waiting);
+  // 3. New nodes, one group at a time, until no group can take any of what is left.
+  const { scaleUps, last, groupWide } = addNodes(input, ix, vecs, shapes);
+  return { scaleUps, waiting, noScaleUp: leftBehind(classes, last, groupWide) };
+}
+
+// Every node has its own hostname label; pods rarely select on it, so it does not split shapes.
+const HOSTNAME = 'kubernetes.io/hostname';
+const UNSEEN = Symbol('unseen');
+
+/** Nodes alike in labels, taints and allocatable get one id: static checks and estimates are per id. */
+interface Shapes {
+  of(n: SimNode): number;
+  /** staticFit, asked once per class and shape: the first node of a shape seen answers for all. */
+  fits(c: PodClass, n: SimNode): string | undefined;
+}
+
+function shapeTable(staticFit: PlanInput['staticFit']): Shapes {
   const ids = new Map<string, number>();
   const nodeIds = new Map<SimNode, number>();
-  const shapeOf = (n: SimNode): number => {
+  const answers = new Map<PodClass, Map<number, string | undefined>>();
+  const of = (n: SimNode): number => {
     let id = nodeIds.get(n);
     if (id === undefined) {
       const labels = sortedEntries(n.labels).filter(([k]) => k !== HOSTNAME);
@@ -99,56 +131,95 @@ export function planScaleUp(input: PlanInput): Plan {
     }
     return id;
   };
-  const staticCache = new Map<PodClass, Map<number, string | undefined>>();
-  const fitsStatic = (c: PodClass, node: SimNode) => {
-    const id = shapeOf(node);
-    let m = staticCache.get(c);
-    if (!m) staticCache.set(c, (m = new Map()));
-    if (!m.has(id)) m.set(id, input.staticFit(c.pod, node));
+  const fits = (c: PodClass, node: SimNode) => {
+    const id = of(node);
+    let m = answers.get(c);
+    if (!m) answers.set(c, (m = new Map()));
+    if (!m.has(id)) m.set(id, staticFit(c.pod, node));
     return m.get(id);
   };
+  return { of, fits };
+}
 
-  // 1–2. Room that exists or is on its way: real nodes first, then upcoming nodes of each group.
-  const rooms: Array<{ open: OpenNode; label: string }> = input.nodes
-    .filter((n) => !n.node.unschedulable)
-    .map((n) => ({
-      open: openNode(n.node, n.used, n.ports),
-      label: `node ${n.node.name}`,
-    }));
+/** Nodes that exist or are being provisioned, as free vectors (stride `w`) with their shape ids. */
+interface Rooms {
+  list: Array<{ node: SimNode; label: string; ports: HostPort[] }>;
+  free: Float64Array;
+  w: number;
+  shapeIds: number[];
+  nShapes: number;
+}
+
+/**
+ * Steps 1–2: each class, in order, first-fits into existing nodes and then nodes being provisioned; the pods
+ * placed wait there, and leave their class.
+ */
+function fillRooms(
+  input: PlanInput,
+  ix: ResourceIndex,
+  vecs: readonly VecClass[],
+  shapes: Shapes,
+  waiting: Plan['waiting'],
+): void {
+  const list: Rooms['list'] = [];
+  const vectors: Float64Array[] = [];
+  for (const n of input.nodes)
+    if (!n.node.unschedulable) {
+      list.push({ node: n.node, label: `node ${n.node.name}`, ports: [...n.ports] });
+      vectors.push(freeVector(ix, n.node, n.used));
+    }
   for (const g of input.groups)
     if (g.template)
-      for (let i = 0; i < g.upcoming; i++)
-        rooms.push({
-          open: openNode(g.template),
-          label: `a node of ${g.id} being provisioned`,
-        });
-  for (const c of classes) {
-    let i = 0;
-    for (const r of rooms) {
-      if (i >= c.pods.length) break;
-      if (fitsStatic(c, r.open.node) !== undefined) continue;
-      const k = Math.min(roomForClass(c, r.open), c.pods.length - i);
-      if (k <= 0) continue;
-      place(c.pod, r.open, k);
-      for (const p of c.pods.slice(i, i + k)) waiting.push({ pod: p, on: r.label });
-      i += k;
-    }
-    c.pods = c.pods.slice(i);
-  }
+      for (let i = 0; i < g.upcoming; i++) {
+        list.push({ node: g.template, label: `a node of ${g.id} being provisioned`, ports: [] });
+        vectors.push(freeVector(ix, g.template));
+      }
+  const w = ix.names.length;
+  const free = new Float64Array(list.length * w);
+  vectors.forEach((f, j) => free.set(f, j * w));
+  const shapeIds = list.map((r) => shapes.of(r.node));
+  const rooms: Rooms = { list, free, w, shapeIds, nShapes: Math.max(0, ...shapeIds) + 1 };
+  for (const v of vecs) v.c.pods = v.c.pods.slice(fillFrom(v, rooms, shapes, waiting));
+}
 
-  // 3. New nodes, one group at a time, until no group can take any of what is left.
+/** First fit of one class into the rooms; how many of its pods were placed. */
+function fillFrom(v: VecClass, rooms: Rooms, shapes: Shapes, waiting: Plan['waiting']): number {
+  const { list, free, w, shapeIds } = rooms;
+  const c = v.c;
+  // shapes.fits's answers for this class by shape id, without its map lookups on every room.
+  const fit: Array<string | undefined | typeof UNSEEN> = new Array(rooms.nShapes).fill(UNSEEN);
+  let i = 0;
+  for (let j = 0; j < list.length; j++) {
+    if (i >= c.pods.length) break;
+    const r = list[j]!;
+    let why = fit[shapeIds[j]!];
+    if (why === UNSEEN) why = fit[shapeIds[j]!] = shapes.fits(c, r.node);
+    if (why !== undefined) continue;
+    const k = Math.min(roomIn(v, free, j * w, r.ports.length ? r.ports : NO_PORTS), c.pods.length - i);
+    if (k <= 0) continue;
+    placeIn(v, free, j * w, k);
+    if (k > 0) r.ports.push(...c.pod.hostPorts);
+    for (let q = i; q < i + k; q++) waiting.push({ pod: c.pods[q]!, on: r.label });
+    i += k;
+  }
+  return i;
+}
+
+type Room = { max: number; reason: string };
+
+/** Step 3: one scale-up per round, the expander's pick among the groups' estimates, until none helps. */
+function addNodes(input: PlanInput, ix: ResourceIndex, vecs: readonly VecClass[], shapes: Shapes) {
   const limits = { ...input.limits };
   const targets = new Map(input.groups.map((g) => [g.id, g.target]));
   const scaleUps: ScaleUp[] = [];
   const groupWide = new Map<string, string>(); // group id → why it takes nothing
   // The last estimate of each group that could still grow: where the reasons for what is left come from.
-  const last = new Map<string, { est: Estimate; room: { max: number; reason: string } }>();
-  const version = new Map<string, number>(classes.map((c) => [c.key, 0]));
-  const cache = new Map<string, { est: Estimate; seen: Array<[string, number]> }>();
+  const last = new Map<string, { est: Packing; room: Room }>();
+  const estimates = estimateCache(ix, vecs, shapes);
+  const uniqueUids = new Set(input.pending.map((p) => p.uid)).size === input.pending.length;
   for (;;) {
-    const live = classes.filter((c) => c.pods.length > 0);
+    const live = vecs.filter((v) => v.c.pods.length > 0);
     if (live.length === 0) break;
-    const classOf = new Map(live.map((c) => [c.pod, c]));
     const options: Option[] = [];
     for (const g of input.groups) {
       const target = targets.get(g.id)!;
@@ -160,56 +231,124 @@ export function planScaleUp(input: PlanInput): Plan {
         continue;
       }
       groupWide.delete(g.id);
-      // The estimate depends only on the template's shape, the node budget and the pods left, so groups
-      // that differ by name only (a fleet's usual layout) share one.
-      const sig = `${shapeOf(g.template!)}|${room.max}`;
-      const hit = cache.get(sig);
-      const valid = hit !== undefined && hit.seen.every(([k, v]) => version.get(k) === v);
-      const est = valid
-        ? hit.est
-        : estimate(live, g.template!, room.max, (pod, node) => {
-            const c = classOf.get(pod);
-            return c ? fitsStatic(c, node) : input.staticFit(pod, node);
-          });
-      if (!valid) cache.set(sig, { est, seen: est.packed.map((k) => [k, version.get(k)!]) });
+      const est = estimates.get(g.template!, room.max, live);
       last.set(g.id, { est, room });
-      if (est.nodes > 0)
-        options.push({
-          id: g.id,
-          nodes: est.nodes,
-          get placed() {
-            return est.placed;
-          },
-          placedCount: est.placedCount,
-          requested: est.requested,
-          template: g.template!,
-        });
+      if (est.nodes > 0) options.push(new PackedOption(g.id, g.template!, est));
     }
-    const { option, notes } = chooseOption(input.expander, options, input.random, input.priorities);
+    const chosen = chooseOption(input.expander, options, input.random, input.priorities);
+    const option = chosen.option as PackedOption | undefined;
     if (!option) break;
     const g = input.groups.find((x) => x.id === option.id)!;
     const from = targets.get(g.id)!;
-    scaleUps.push({ group: g, from, to: from + option.nodes, pods: [...option.placed], notes });
+    const placed = option.placed;
+    scaleUps.push({ group: g, from, to: from + option.nodes, pods: [...placed], notes: chosen.notes });
     targets.set(g.id, from + option.nodes);
     limits.currentNodes += option.nodes;
     limits.currentCpu += (g.template!.allocatable['cpu'] ?? 0) * option.nodes;
     limits.currentMemory += (g.template!.allocatable['memory'] ?? 0) * option.nodes;
-    const done = new Set(option.placed.map((p) => p.uid));
-    for (const c of live) {
-      if (!done.has(c.pods[0]!.uid) && !done.has(c.pods.at(-1)!.uid)) continue;
-      c.pods = c.pods.filter((p) => !done.has(p.uid));
-      version.set(c.key, version.get(c.key)! + 1);
+    // The placed pods leave their classes. They are each class's first ones, so with unique uids that is
+    // a slice; otherwise every pod sharing a placed uid goes, as it always did.
+    if (uniqueUids)
+      option.est.taken.forEach((v, i) => {
+        v.c.pods = v.c.pods.slice(option.est.counts[i]);
+        estimates.changed(v);
+      });
+    else {
+      const done = new Set(placed.map((p) => p.uid));
+      for (const v of live) {
+        const c = v.c;
+        if (!done.has(c.pods[0]!.uid) && !done.has(c.pods.at(-1)!.uid)) continue;
+        c.pods = c.pods.filter((p) => !done.has(p.uid));
+        estimates.changed(v);
+      }
     }
   }
+  return { scaleUps, last, groupWide };
+}
+
+/**
+ * Estimates by template shape and node budget: groups that differ by name only (a fleet's usual layout)
+ * share one, and one stays valid while the classes it packed keep their pods. What depends on the
+ * template alone (sizes, order, static fit) is worked out once per shape.
+ */
+function estimateCache(ix: ResourceIndex, vecs: readonly VecClass[], shapes: Shapes) {
+  const version = new Int32Array(vecs.length);
+  const cache = new Map<string, { est: Packing; seen: Int32Array }>();
+  const views = new Map<
+    number | SimNode,
+    { view: TemplateView; why: Array<string | undefined | typeof UNSEEN> }
+  >();
+  const current = (seen: Int32Array) => {
+    for (let i = 0; i < seen.length; i += 2) if (version[seen[i]!] !== seen[i + 1]) return false;
+    return true;
+  };
+  const compute = (template: SimNode, shape: number, max: number, live: VecClass[]) => {
+    // The shape's JSON prints NaN and ±Infinity alike: a template with such amounts gets its own view.
+    const key = Object.values(template.allocatable).every(Number.isFinite) ? shape : template;
+    let t = views.get(key);
+    if (!t) views.set(key, (t = { view: templateView(ix, template, vecs), why: vecs.map(() => UNSEEN) }));
+    const why = t.why;
+    const fit = (v: VecClass) => {
+      const r = why[v.n];
+      return r !== UNSEEN ? r : (why[v.n] = shapes.fits(v.c, template));
+    };
+    return pack(t.view, t.view.order ?? ffdOrder(t.view, live), max, fit, true);
+  };
+  return {
+    get(template: SimNode, max: number, live: VecClass[]): Packing {
+      const shape = shapes.of(template);
+      const sig = `${shape}|${max}`;
+      const hit = cache.get(sig);
+      if (hit !== undefined && current(hit.seen)) return hit.est;
+      const est = compute(template, shape, max, live);
+      const seen = new Int32Array(est.packed.length * 2);
+      est.packed.forEach((v, i) => ((seen[2 * i] = v.n), (seen[2 * i + 1] = version[v.n]!)));
+      cache.set(sig, { est, seen });
+      return est;
+    },
+    /** `v` lost pods: estimates that packed it are stale. */
+    changed(v: VecClass) {
+      version[v.n]!++;
+    },
+  };
+}
+
+/** An option whose pod list is built only if it is chosen: the expanders read counts and sums. */
+class PackedOption implements Option {
+  id: string;
+  nodes: number;
+  placedCount: number;
+  requested: Record<string, number>;
+  template: SimNode;
+  est: Packing;
+  constructor(id: string, template: SimNode, est: Packing) {
+    this.id = id;
+    this.nodes = est.nodes;
+    this.placedCount = est.placedCount;
+    this.requested = est.requested;
+    this.template = template;
+    this.est = est;
+  }
+  get placed(): SimPod[] {
+    return placedPods(this.est);
+  }
+}
+
+/** Every pod still pending, with each group's reason: group-wide ones, then the last estimate's. */
+function leftBehind(
+  classes: readonly PodClass[],
+  last: ReadonlyMap<string, { est: Packing; room: Room }>,
+  groupWide: ReadonlyMap<string, string>,
+): Plan['noScaleUp'] {
   const perClass = new Map<string, Record<string, string>>(); // class key → group id → why not
   for (const [id, { est, room }] of last)
     for (const l of est.left) {
-      const r = perClass.get(l.key) ?? {};
+      const r = perClass.get(l.v.c.key) ?? {};
       r[id] =
         l.reason === `would need more than ${room.max} new node(s)`
           ? `${l.reason} (${room.reason})`
           : l.reason;
-      perClass.set(l.key, r);
+      perClass.set(l.v.c.key, r);
     }
   const noScaleUp: Plan['noScaleUp'] = [];
   for (const c of classes) {
@@ -217,11 +356,8 @@ export function planScaleUp(input: PlanInput): Plan {
     const reasons: Record<string, string> = { ...Object.fromEntries(groupWide), ...perClass.get(c.key) };
     for (const pod of c.pods) noScaleUp.push({ pod, reasons: { ...reasons } });
   }
-  return { scaleUps, waiting, noScaleUp };
+  return noScaleUp;
 }
-
-// Every node has its own hostname label; pods rarely select on it, so it does not split shapes.
-const HOSTNAME = 'kubernetes.io/hostname';
 
 function groupBlock(g: GroupCandidate, now: number, target: number): string | undefined {
   if (g.disabled) return g.disabled;
@@ -234,7 +370,7 @@ function groupBlock(g: GroupCandidate, now: number, target: number): string | un
 }
 
 /** How many nodes the group may still add, and which limit binds. */
-function newNodeRoom(g: GroupCandidate, target: number, l: Limits): { max: number; reason: string } {
+function newNodeRoom(g: GroupCandidate, target: number, l: Limits): Room {
   let max = g.maxSize - target;
   let reason = `max size ${g.maxSize}`;
   const cap = (n: number, why: string) => {

@@ -44,7 +44,15 @@ export interface WriteOptions {
   contentType?: string;
   /** Overrides the client's retries for this call (0: the caller handles every failure itself). */
   maxRetries?: number;
+  /**
+   * Nothing waits on it (an Event): it yields its turn in the rate limiter to every other queued request,
+   * so a burst of events never delays a decision's reads or writes.
+   */
+  background?: boolean;
 }
+
+// Bottleneck runs lower numbers first; 5 is its default.
+const PRIORITY = { normal: 5, background: 9 } as const;
 
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_MAX_MS = 10_000;
@@ -104,7 +112,12 @@ export class KubeClient {
   }
 
   /** JSON merge patch; with resourceVersion it applies only to the version the decision was made on. */
-  async mergePatch<T>(path: string, patch: Record<string, unknown>, resourceVersion?: string): Promise<T> {
+  async mergePatch<T>(
+    path: string,
+    patch: Record<string, unknown>,
+    resourceVersion?: string,
+    o: Pick<WriteOptions, 'background'> = {},
+  ): Promise<T> {
     const body =
       resourceVersion === undefined
         ? patch
@@ -115,6 +128,7 @@ export class KubeClient {
     return this.write<T>('PATCH', path, body, {
       idempotent: true,
       contentType: 'application/merge-patch+json',
+      ...o,
     });
   }
 
@@ -211,7 +225,8 @@ export class KubeClient {
       try {
         // The guard is asked right before each attempt goes out: a write queued or backing off while this
         // replica led must not be sent after it stepped down.
-        res = await this.limiter.schedule(() => {
+        const priority = o.background ? PRIORITY.background : PRIORITY.normal;
+        res = await this.limiter.schedule({ priority }, () => {
           t0 = performance.now();
           if (guarded) this.refuse(method, path);
           return this.transport.request({

@@ -58,6 +58,8 @@ export class EventRecorder {
               count: seen.count,
               lastTimestamp: ts,
             },
+            undefined,
+            { background: true },
           );
           return;
         } catch (e) {
@@ -66,24 +68,28 @@ export class EventRecorder {
         }
       }
       const name = `${obj.name}.${randomBytes(8).toString('hex')}`;
-      await this.client.create(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          name: obj.name,
-          ...(obj.namespace ? { namespace: obj.namespace } : {}),
-          ...(obj.uid ? { uid: obj.uid } : {}),
+      await this.client.create(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+        {
+          metadata: { name, namespace },
+          involvedObject: {
+            apiVersion: obj.apiVersion,
+            kind: obj.kind,
+            name: obj.name,
+            ...(obj.namespace ? { namespace: obj.namespace } : {}),
+            ...(obj.uid ? { uid: obj.uid } : {}),
+          },
+          type,
+          reason,
+          message: text,
+          source: { component: this.component },
+          reportingComponent: this.component,
+          firstTimestamp: ts,
+          lastTimestamp: ts,
+          count: 1,
         },
-        type,
-        reason,
-        message: text,
-        source: { component: this.component },
-        reportingComponent: this.component,
-        firstTimestamp: ts,
-        lastTimestamp: ts,
-        count: 1,
-      });
+        { background: true },
+      );
       this.recent.delete(key);
       this.recent.set(key, { name, namespace, count: 1, at: now.getTime() });
       if (this.recent.size > MAX_TRACKED) this.recent.delete(this.recent.keys().next().value!);

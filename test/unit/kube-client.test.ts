@@ -184,3 +184,53 @@ describe('writes', () => {
     expect(seen).toHaveLength(2);
   });
 });
+
+describe('background requests', () => {
+  it('yield their turn in the rate limiter: a request queued after a burst of events goes first', async () => {
+    const order: string[] = [];
+    const t: Transport = {
+      server: 'https://fake',
+      async request(r) {
+        order.push(`${r.method} ${r.path}`);
+        return ok();
+      },
+      async stream() {
+        return undefined;
+      },
+    };
+    // One token, refilled 20 times a second: everything below queues.
+    const { c } = client(t, { qps: 20, burst: 1 });
+    const events = Array.from({ length: 6 }, (_, i) =>
+      c.create(`/api/v1/namespaces/ns/events`, { i }, { background: true }),
+    );
+    const patch = c.mergePatch('/apis/x/v1/namespaces/ns/things/a', { spec: {} });
+    const get = c.get('/api/v1/nodes');
+    await Promise.all([...events, patch, get]);
+    await c.close();
+    // The first event took the only token; the two normal requests overtake the queued events.
+    expect(order.slice(0, 3)).toEqual([
+      'POST /api/v1/namespaces/ns/events',
+      'PATCH /apis/x/v1/namespaces/ns/things/a',
+      'GET /api/v1/nodes',
+    ]);
+    expect(order.filter((o) => o.startsWith('POST'))).toHaveLength(6);
+  });
+
+  it('keep their order among themselves and with priority off behave as before (FIFO)', async () => {
+    const order: string[] = [];
+    const t: Transport = {
+      server: 'https://fake',
+      async request(r) {
+        order.push(r.path);
+        return ok();
+      },
+      async stream() {
+        return undefined;
+      },
+    };
+    const { c } = client(t, { qps: 20, burst: 1 });
+    await Promise.all([c.get('/a'), c.get('/b'), c.get('/c')]);
+    await c.close();
+    expect(order).toEqual(['/a', '/b', '/c']);
+  });
+});
