@@ -15,6 +15,7 @@ import {
   failedProvisioning,
   groupCandidates,
   isUnschedulablePod,
+  nodeFitChanged,
   pendingPods,
 } from './inputs.ts';
 import { abridged, buildDecision, type Decision } from './decision.ts';
@@ -336,8 +337,10 @@ export function createAutoscaler(
     i.pods.onChange((_t, pod) => {
       if (isUnschedulablePod(pod)) trigger(cluster);
     });
-    // A node joining or leaving changes what fits: look again once things settle.
-    i.nodes.onChange(() => {
+    // A node joining, leaving or changing what fits: look again once things settle. It opens a batch
+    // when none is open but never extends one (pods, not nodes, decide when a batch is complete).
+    i.nodes.onChange((type, node, old) => {
+      if (batches.has(cluster) || !nodeFitChanged(type, node, old)) return;
       if (i.pods.list().some(isUnschedulablePod)) trigger(cluster);
     });
   });

@@ -95,6 +95,30 @@ function unschedulable(raw: unknown, cutoff: number): boolean {
   return Number.isNaN(created) || created <= cutoff;
 }
 
+// ---- node changes that matter ----
+
+/**
+ * Whether a node event can change where pods fit: a node added or removed, or a change of readiness,
+ * cordon, taints, labels, allocatable or deletion. Kubelets rewrite node status every few seconds
+ * (heartbeats, conditions' timestamps, images); at 1,000 nodes those updates never stop, and reacting to
+ * them would keep postponing every batch of pending pods.
+ */
+export function nodeFitChanged(type: string, node: unknown, old: unknown): boolean {
+  if (type !== 'MODIFIED' || old === undefined) return true;
+  const view = (n: unknown) => {
+    const spec = obj(obj(n).spec);
+    return JSON.stringify([
+      nodeReady(n),
+      deleting(n),
+      spec.unschedulable === true,
+      spec.taints ?? [],
+      meta(n).labels ?? {},
+      obj(obj(n).status).allocatable ?? {},
+    ]);
+  };
+  return view(node) !== view(old);
+}
+
 // ---- existing nodes ----
 
 /**

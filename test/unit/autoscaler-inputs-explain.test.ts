@@ -2,7 +2,7 @@
 // and each group's machine counts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { groupCandidates, pendingPods, whyNotPlanned } from '../../src/autoscaler/inputs.ts';
+import { groupCandidates, nodeFitChanged, pendingPods, whyNotPlanned } from '../../src/autoscaler/inputs.ts';
 import { discoverNodeGroups } from '../../src/autoscaler/nodegroups.ts';
 import { ANNOTATIONS } from '../../src/capi/types.ts';
 import { DEFAULT_CONFIG } from '../../src/config/schema.ts';
@@ -303,5 +303,53 @@ describe('groupCandidates: counts', () => {
     expect([...r.counts.keys()]).toEqual([...r.machineNames.keys()]);
     // the deleting machine is named (failedProvisioning looks at it) but not counted
     expect(r.machineNames.get(`MachineDeployment/${NS}/md-a`)).toHaveLength(6);
+  });
+});
+
+describe('nodeFitChanged: only node events that can change where pods fit', () => {
+  const node = (
+    o: {
+      ready?: boolean;
+      taints?: unknown[];
+      labels?: Record<string, string>;
+      cpu?: string;
+      heartbeat?: string;
+      unschedulable?: boolean;
+      deleting?: boolean;
+    } = {},
+  ) => ({
+    metadata: {
+      name: 'n1',
+      labels: o.labels ?? { a: '1' },
+      ...(o.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+    },
+    spec: { taints: o.taints ?? [], ...(o.unschedulable ? { unschedulable: true } : {}) },
+    status: {
+      allocatable: { cpu: o.cpu ?? '4', memory: '8Gi' },
+      conditions: [
+        {
+          type: 'Ready',
+          status: o.ready === false ? 'False' : 'True',
+          lastHeartbeatTime: o.heartbeat ?? 't0',
+        },
+      ],
+      images: [],
+    },
+  });
+  it.each([
+    ['added', 'ADDED', node(), undefined, true],
+    ['deleted', 'DELETED', node(), node(), true],
+    ['a heartbeat only', 'MODIFIED', node({ heartbeat: 't1' }), node(), false],
+    ['the same object again (resync)', 'MODIFIED', node(), node(), false],
+    ['became NotReady', 'MODIFIED', node({ ready: false }), node(), true],
+    ['became Ready', 'MODIFIED', node(), node({ ready: false }), true],
+    ['cordoned', 'MODIFIED', node({ unschedulable: true }), node(), true],
+    ['tainted', 'MODIFIED', node({ taints: [{ key: 'k', effect: 'NoSchedule' }] }), node(), true],
+    ['relabelled', 'MODIFIED', node({ labels: { a: '2' } }), node(), true],
+    ['allocatable changed', 'MODIFIED', node({ cpu: '8' }), node(), true],
+    ['being deleted', 'MODIFIED', node({ deleting: true }), node(), true],
+    ['a modification without the old object', 'MODIFIED', node(), undefined, true],
+  ] as const)('%s → %s', (_what, type, now, old, expected) => {
+    expect(nodeFitChanged(type, now, old)).toBe(expected);
   });
 });
