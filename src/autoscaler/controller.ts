@@ -68,12 +68,12 @@ export function createAutoscaler(
 
   /**
    * Everything one decision needs, from the caches (and a few reads); undefined until they have synced.
-   * Without pending pods only the groups' sizes and states are looked at (no template reads), unless
-   * `full` (explain) asks for the whole picture.
+   * `sizes` looks only at the groups' sizes and states (no template reads, no planning), as a decision
+   * without pending pods does; `explain` asks for the whole picture even then.
    */
   async function decide(
     cluster: string,
-    full: boolean,
+    mode: 'sizes' | 'plan' | 'explain',
   ): Promise<{ plan: Plan; groups: Map<string, NodeGroup>; decision: Decision } | undefined> {
     const { namespace, name } = refOf(cluster);
     const conn = env.workload.get({ namespace, name });
@@ -94,7 +94,8 @@ export function createAutoscaler(
     const ignored = discovered.ignored.filter((i) => i.key.split('/')[1] === namespace);
     const byKey = new Map(groups.map((g) => [g.key, g]));
     const plan: Plan = { scaleUps: [], waiting: [], noScaleUp: [] };
-    const planning = groups.length > 0 && (full || pending.pending.length > 0);
+    const planning =
+      groups.length > 0 && (mode === 'explain' || (mode === 'plan' && pending.pending.length > 0));
 
     const machines = mgmt('machines').list();
     const daemonSets = planning
@@ -206,9 +207,9 @@ export function createAutoscaler(
         report.forget(cluster); // the Cluster (or its connection) is gone
         return undefined;
       }
-      const d = await decide(cluster, false);
+      const d = await decide(cluster, sizes ? 'sizes' : 'plan');
       if (!d) return { requeueAfterMs: 1000 }; // caches not synced yet
-      report.publish(d.decision, [...d.groups.values()]);
+      report.publish(d.decision, [...d.groups.values()], sizes);
       if (sizes) return undefined;
       recordDecision(
         d.plan.scaleUps.length ? 'scale-up' : d.plan.noScaleUp.length ? 'no-scale-up' : 'none',
@@ -334,8 +335,8 @@ export function createAutoscaler(
   env.onWorkloadConnected((cluster, i) => {
     // A reconnect brings a new client: events go through it from now on.
     podEvents.delete(cluster);
-    i.pods.onChange((_t, pod) => {
-      if (isUnschedulablePod(pod)) trigger(cluster);
+    i.pods.onChange((type, pod) => {
+      if (type !== 'DELETED' && isUnschedulablePod(pod)) trigger(cluster);
     });
     // A node joining, leaving or changing what fits: look again once things settle. It opens a batch
     // when none is open but never extends one (pods, not nodes, decide when a batch is complete).
@@ -368,7 +369,7 @@ export function createAutoscaler(
 
   return {
     controller,
-    explain: async (cluster) => (await decide(cluster, true))?.decision,
+    explain: async (cluster) => (await decide(cluster, 'explain'))?.decision,
     decisions: () => report.all(),
   };
 }

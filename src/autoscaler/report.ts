@@ -29,7 +29,13 @@ export class DecisionReport {
     this.#ref = ref;
   }
 
-  publish(d: Decision, groups: readonly NodeGroup[]): void {
+  /**
+   * `sizesOnly`: a look at sizes between decisions; it updates the groups' sizes and states and keeps
+   * the last decision's plan, reasons and template nodes.
+   */
+  publish(fresh: Decision, groups: readonly NodeGroup[], sizesOnly = false): void {
+    const prev = this.#last.get(fresh.cluster);
+    const d = sizesOnly && prev ? mergeSizes(prev, fresh) : fresh;
     this.#last.set(d.cluster, d);
     const cluster = d.cluster;
     const set: Array<{ m: keyof Metrics; labels: Record<string, string> }> = [];
@@ -113,4 +119,27 @@ export class DecisionReport {
       });
     }
   }
+}
+
+/** The last decision with the groups' sizes and states of a sizes-only look. */
+function mergeSizes(prev: Decision, sizes: Decision): Decision {
+  const before = new Map(prev.groups.map((g) => [g.id, g]));
+  return {
+    ...prev,
+    at: sizes.at,
+    pendingPods: sizes.pendingPods,
+    ignored: sizes.ignored,
+    groups: sizes.groups.map((g) => {
+      const p = before.get(g.id);
+      if (!p) return g;
+      // What only a planning decision knows (the template, and whether it could be built) carries over.
+      const keep = g.state === 'ok' && p.state === 'no-template';
+      return {
+        ...g,
+        ...(p.template ? { template: p.template } : {}),
+        notes: p.notes,
+        ...(keep ? { state: p.state, reason: p.reason, code: p.code } : {}),
+      };
+    }),
+  };
 }
