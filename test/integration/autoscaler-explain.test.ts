@@ -2,19 +2,13 @@
 // pod's NotTriggerScaleUp event carries and what a group would do; node group gauges follow the objects
 // between decisions; a malformed group gets a NodeGroupDisabled event and a gauge; `--dry-run` decides and
 // reports in /status but writes nothing at all (no scale, no event, no lease).
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAutoscaler } from '../../src/autoscaler/controller.ts';
 import type { Decision } from '../../src/autoscaler/decision.ts';
 import { main } from '../../src/cli.ts';
-import { createLogger } from '../../src/runtime/log.ts';
-import { startService, type Service } from '../../src/service.ts';
-import { autoscalerSuite, capiPath, opted, POOL_LABEL } from './support/autoscaler.ts';
+import type { Service } from '../../src/service.ts';
+import { autoscalerService, autoscalerSuite, capiPath, opted, POOL_LABEL } from './support/autoscaler.ts';
 import { useSimulator } from './support/capi.ts';
-import { clusterApi, eventually, serviceConfig, testNamespace } from './support/kube.ts';
-
-const quiet = () =>
-  createLogger({ level: 'warn', format: 'json' }, new Writable({ write: (_c, _e, cb) => cb() }));
+import { clusterApi, eventually, testNamespace } from './support/kube.ts';
 
 interface Event {
   reason: string;
@@ -29,18 +23,7 @@ describe('autoscaler: explain, gauges and events, dry run', () => {
   let svc: Service;
 
   beforeAll(async () => {
-    svc = await startService({
-      config: serviceConfig(
-        env.mgmt.kubeconfigPath,
-        'workloadClusters.mode=secret',
-        suite.discovery,
-        'autoscaler.scaleUpBatchIdle=300ms',
-        'autoscaler.scanIntervalSeconds=2',
-      ),
-      log: quiet(),
-      portOverride: 0,
-      controllers: (e) => [createAutoscaler(e).controller],
-    });
+    svc = await autoscalerService(env, [suite.discovery, 'autoscaler.scaleUpBatchIdle=300ms']);
   });
   afterAll(async () => {
     await svc?.stop();
@@ -166,21 +149,16 @@ describe('autoscaler: explain, gauges and events, dry run', () => {
   it('--dry-run decides and shows it in /status, and writes nothing: no scale, no event, no lease', async () => {
     const dry = autoscalerSuite(env, 'dry-run');
     const lease = `dry-run-${process.pid}`;
-    const dsvc = await startService({
-      config: serviceConfig(
-        env.mgmt.kubeconfigPath,
-        'workloadClusters.mode=secret',
+    const dsvc = await autoscalerService(
+      env,
+      [
         dry.discovery,
         'leaderElection.enabled=true',
         `leaderElection.leaseName=${lease}`,
         'autoscaler.scaleUpBatchIdle=300ms',
-        'autoscaler.scanIntervalSeconds=2',
-      ),
-      log: quiet(),
-      portOverride: 0,
-      dryRun: true,
-      controllers: (e) => [createAutoscaler(e).controller],
-    });
+      ],
+      { dryRun: true },
+    );
     try {
       const { ns, pool } = await dry.group({ max: 3 });
       const apps = await testNamespace(workload, 'ex-dry');

@@ -9,14 +9,12 @@
 // The management apiserver is this file's own (useSimulator), and the ConfigMap namespace is created here,
 // so no other test's service reads it nor writes one there.
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createAutoscaler } from '../../src/autoscaler/controller.ts';
 import { PRIORITY_CONFIGMAP } from '../../src/autoscaler/io.ts';
-import { createLogger } from '../../src/runtime/log.ts';
-import { startService, type Service } from '../../src/service.ts';
+import type { Service } from '../../src/service.ts';
+import { autoscalerService } from './support/autoscaler.ts';
 import { fixtures, useSimulator } from './support/capi.ts';
-import { clusterApi, eventually, serviceConfig, testNamespace, uniqueName } from './support/kube.ts';
+import { clusterApi, eventually, testNamespace, uniqueName } from './support/kube.ts';
 
 interface Pod {
   metadata: { name: string };
@@ -139,20 +137,11 @@ describe('autoscaler: priority expander', () => {
 
   beforeAll(async () => {
     await env.mgmt.api.ok('POST', '/api/v1/namespaces', { metadata: { name: prioNs } });
-    const sink = new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) });
-    svc = await startService({
-      config: serviceConfig(
-        env.mgmt.kubeconfigPath,
-        'workloadClusters.mode=secret',
-        'autoscaler.expander=priority',
-        `autoscaler.priorityExpanderNamespace=${prioNs}`,
-        'autoscaler.scaleUpBatchIdle=500ms',
-        'autoscaler.scanIntervalSeconds=2',
-      ),
-      log: createLogger({ level: 'info', format: 'json' }, sink),
-      portOverride: 0,
-      controllers: (e) => [createAutoscaler(e).controller],
-    });
+    svc = await autoscalerService(
+      env,
+      ['autoscaler.expander=priority', `autoscaler.priorityExpanderNamespace=${prioNs}`],
+      { logs },
+    );
   });
   afterAll(async () => {
     await svc?.stop();

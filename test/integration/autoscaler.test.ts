@@ -1,14 +1,11 @@
 // Scale-up on the real cluster: the service (its autoscaler controller, on informers) sees pods the real
 // scheduler left Unschedulable, plans against each MachineDeployment's template node, and patches
 // replicas; the CAPI simulator creates the machines and nodes and the scheduler places the pods there.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAutoscaler } from '../../src/autoscaler/controller.ts';
-import { createLogger } from '../../src/runtime/log.ts';
-import { startService, type Service } from '../../src/service.ts';
-import { autoscalerSuite, capiPath as capi, POOL_LABEL } from './support/autoscaler.ts';
+import type { Service } from '../../src/service.ts';
+import { autoscalerService, autoscalerSuite, capiPath as capi, POOL_LABEL } from './support/autoscaler.ts';
 import { useSimulator } from './support/capi.ts';
-import { clusterApi, eventually, serviceConfig, testNamespace } from './support/kube.ts';
+import { clusterApi, eventually, testNamespace } from './support/kube.ts';
 
 interface Pod {
   metadata: { name: string };
@@ -28,19 +25,7 @@ describe('autoscaler: event-driven scale-up', () => {
   const replicasSeen = (ns: string) => suite.replicas(ns);
 
   beforeAll(async () => {
-    const sink = new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) });
-    svc = await startService({
-      config: serviceConfig(
-        env.mgmt.kubeconfigPath,
-        'workloadClusters.mode=secret',
-        suite.discovery,
-        'autoscaler.scaleUpBatchIdle=500ms',
-        'autoscaler.scanIntervalSeconds=2',
-      ),
-      log: createLogger({ level: 'info', format: 'json' }, sink),
-      portOverride: 0,
-      controllers: (e) => [createAutoscaler(e).controller],
-    });
+    svc = await autoscalerService(env, [suite.discovery], { logs });
   });
   afterAll(async () => {
     await svc?.stop();

@@ -40,9 +40,10 @@ import {
 import { CAPACITY, templateNode } from '../../src/autoscaler/template.ts';
 import type { SimNode, SimPod, Taint } from '../../src/autoscaler/types.ts';
 import { parseNodeGroupSize } from '../../src/capi/node-group-size.ts';
-import { ANNOTATIONS } from '../../src/capi/types.ts';
 import { DEFAULT_CONFIG } from '../../src/config/schema.ts';
 import { metaJson, NS } from './fixtures/capi-common.ts';
+import { bounds, scalable, type ScalableOptions } from './fixtures/node-groups.ts';
+import { decisionOf } from './fixtures/decisions.ts';
 
 const GI = 2 ** 30 * 1000; // milli-bytes
 const GPU = 'nvidia.com/gpu';
@@ -119,38 +120,8 @@ const plan = (o: Partial<PlanInput>): Plan =>
 
 // ---- node group fixtures (discovery, as autoscaler-inputs.test.ts) ----
 
-const bounds = (min: string, max: string) => ({
-  [ANNOTATIONS.nodeGroupMinSize]: min,
-  [ANNOTATIONS.nodeGroupMaxSize]: max,
-});
-
-function md(
-  name: string,
-  o: { replicas?: number | null; annotations?: Record<string, string>; cluster?: string } = {},
-) {
-  return {
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind: 'MachineDeployment',
-    metadata: metaJson(name, { annotations: o.annotations ?? bounds('0', '5') }),
-    spec: {
-      clusterName: o.cluster ?? 'prod',
-      ...(o.replicas === null ? {} : { replicas: o.replicas ?? 0 }),
-      selector: { matchLabels: { pool: name } },
-      template: {
-        metadata: { labels: { pool: name } },
-        spec: {
-          clusterName: o.cluster ?? 'prod',
-          bootstrap: { dataSecretName: 'boot' },
-          infrastructureRef: {
-            apiGroup: 'infrastructure.cluster.x-k8s.io',
-            kind: 'DockerMachineTemplate',
-            name: `${name}-infra`,
-          },
-        },
-      },
-    },
-  };
-}
+const md = (name: string, o: Omit<ScalableOptions, 'owner'> = {}) =>
+  scalable('MachineDeployment', name, { annotations: bounds('0', '5'), ...o });
 
 function discover(machineDeployments: unknown[]): NodeGroup[] {
   const r = discoverNodeGroups({
@@ -860,19 +831,8 @@ describe('buildDecision: the plan', () => {
 
 // ---- refusals and abridged ----
 
-const decisionWith = (o: Partial<Decision>): Decision => ({
-  cluster: `${NS}/prod`,
-  at: NOW.toISOString(),
-  dryRun: false,
-  pendingPods: 0,
-  groups: [],
-  ignored: [],
-  scaleUps: [],
-  waiting: [],
-  noScaleUp: [],
-  problems: [],
-  ...o,
-});
+const decisionWith = (o: Partial<Decision>): Decision =>
+  decisionOf({ cluster: `${NS}/prod`, at: NOW.toISOString(), ...o });
 
 describe('refusals', () => {
   it('counts each pod once per refusing group and code', () => {

@@ -1,5 +1,6 @@
 // `explain` as text: the overview, one pod, one node group; and how a group is named.
 import { describe, expect, it } from 'vitest';
+import { decisionOf } from './fixtures/decisions.ts';
 import type { Decision } from '../../src/autoscaler/decision.ts';
 import { explainLines, groupMatches } from '../../src/autoscaler/explain.ts';
 
@@ -132,17 +133,7 @@ describe('explainLines: overview', () => {
   });
 
   it('nothing to do, no groups, writes allowed', () => {
-    const empty: Decision = {
-      ...D,
-      dryRun: false,
-      pendingPods: 0,
-      groups: [],
-      ignored: [],
-      scaleUps: [],
-      waiting: [],
-      noScaleUp: [],
-      problems: [],
-    };
+    const empty = decisionOf({ cluster: D.cluster, at: D.at });
     expect(explainLines(empty)).toEqual([
       `Cluster team-a/prod: 0 pending pod(s), 0 node group(s); decision at ${AT}`,
       'Node groups:',

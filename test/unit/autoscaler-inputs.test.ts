@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ago, MIN, NOW, pod } from './fixtures/pods.ts';
 import {
   clusterTotals,
   daemonSetPods,
@@ -11,68 +12,14 @@ import {
 import { discoverNodeGroups } from '../../src/autoscaler/nodegroups.ts';
 import type { GroupCandidate } from '../../src/autoscaler/scaleup.ts';
 import { CAPACITY } from '../../src/autoscaler/template.ts';
-import { ANNOTATIONS } from '../../src/capi/types.ts';
 import { DEFAULT_CONFIG } from '../../src/config/schema.ts';
 import { controllerRef, metaJson, NS } from './fixtures/capi-common.ts';
+import { bounds, scalable, type ScalableOptions } from './fixtures/node-groups.ts';
 
 const MiB = 2 ** 20 * 1000; // milli-units
 const GiB = 1024 * MiB;
-const NOW = new Date('2026-05-01T12:00:00Z');
-const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
-const MIN = 60_000;
 
 // ---- core/v1 objects ----
-
-interface PodOpts {
-  ns?: string;
-  node?: string;
-  phase?: string;
-  scheduled?: { status: string; reason?: string } | null;
-  nominated?: string;
-  created?: string;
-  deleting?: boolean;
-  owner?: string;
-  cpu?: string;
-  memory?: string;
-  hostPort?: number;
-}
-
-function pod(name: string, o: PodOpts = {}) {
-  const scheduled = o.scheduled === undefined ? { status: 'False', reason: 'Unschedulable' } : o.scheduled;
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: o.ns ?? 'default',
-      uid: `uid-${name}`,
-      creationTimestamp: o.created ?? ago(10 * MIN),
-      ...(o.deleting ? { deletionTimestamp: ago(0) } : {}),
-      ...(o.owner
-        ? {
-            ownerReferences: [
-              { apiVersion: 'apps/v1', kind: o.owner, name: 'x', uid: 'o', controller: true },
-            ],
-          }
-        : {}),
-    },
-    spec: {
-      ...(o.node ? { nodeName: o.node } : {}),
-      containers: [
-        {
-          name: 'c',
-          resources: { requests: { cpu: o.cpu ?? '500m', memory: o.memory ?? '1Gi' } },
-          ...(o.hostPort ? { ports: [{ containerPort: 80, hostPort: o.hostPort }] } : {}),
-        },
-      ],
-    },
-    status: {
-      phase: o.phase ?? 'Pending',
-      ...(o.nominated ? { nominatedNodeName: o.nominated } : {}),
-      ...(scheduled ? { conditions: [{ type: 'PodScheduled', ...scheduled }] } : {}),
-    },
-  };
-}
 
 interface NodeOpts {
   ready?: string | null;
@@ -129,44 +76,8 @@ function daemonSet(name: string, spec: Record<string, unknown>, o: { deleting?: 
 
 // ---- v1beta2 CAPI objects ----
 
-const bounds = (min: string, max: string) => ({
-  [ANNOTATIONS.nodeGroupMinSize]: min,
-  [ANNOTATIONS.nodeGroupMaxSize]: max,
-});
-
-function scalable(
-  kind: 'MachineDeployment' | 'MachineSet',
-  name: string,
-  o: { replicas?: number; annotations?: Record<string, string>; cluster?: string; owner?: string } = {},
-) {
-  return {
-    apiVersion: 'cluster.x-k8s.io/v1beta2',
-    kind,
-    metadata: metaJson(name, {
-      annotations: o.annotations ?? bounds('0', '10'),
-      ...(o.owner ? { ownerReferences: [controllerRef('MachineDeployment', o.owner)] } : {}),
-    }),
-    spec: {
-      clusterName: o.cluster ?? 'prod',
-      replicas: o.replicas ?? 0,
-      selector: { matchLabels: { pool: name } },
-      template: {
-        metadata: { labels: { pool: name } },
-        spec: {
-          clusterName: o.cluster ?? 'prod',
-          bootstrap: { dataSecretName: 'boot' },
-          infrastructureRef: {
-            apiGroup: 'infrastructure.cluster.x-k8s.io',
-            kind: 'DockerMachineTemplate',
-            name: `${name}-infra`,
-          },
-        },
-      },
-    },
-  };
-}
-const md = (name: string, o?: Parameters<typeof scalable>[2]) => scalable('MachineDeployment', name, o);
-const ms = (name: string, o?: Parameters<typeof scalable>[2]) => scalable('MachineSet', name, o);
+const md = (name: string, o?: ScalableOptions) => scalable('MachineDeployment', name, o);
+const ms = (name: string, o?: ScalableOptions) => scalable('MachineSet', name, o);
 
 function machine(
   name: string,
@@ -560,5 +471,50 @@ describe('failedProvisioning', () => {
 
   it('nothing when the group has no such Machines', () => {
     expect(failedProvisioning(machines, [], NOW, LIMIT)).toEqual([]);
+  });
+});
+
+describe('groupCandidates: counts', () => {
+  const machineSets = [ms('md-a-old', { owner: 'md-a' }), ms('md-a-new', { owner: 'md-a' })];
+  const groups = groupsOf(
+    [md('md-a', { replicas: 5 }), md('md-empty', { replicas: 2 }), md('md-dev', { cluster: 'dev' })],
+    [...machineSets, ms('solo', { replicas: 2 })],
+  );
+  const machines = [
+    machine('old-ready', 'md-a-old', { providerID: 'p://old' }), // Ready through providerID
+    machine('new-ready', 'md-a-new', { nodeRef: 'n-new' }), // Ready through nodeRef
+    machine('not-ready', 'md-a-new', { providerID: 'p://nr' }), // node not Ready
+    machine('unknown', 'md-a-new', { providerID: 'p://unk' }), // node without conditions
+    machine('no-node', 'md-a-new'),
+    machine('deleting', 'md-a-new', { providerID: 'p://del', deleting: true }), // Ready node, machine leaving
+    machine('s1', 'solo', { nodeRef: 'n-s1' }),
+    machine('s2', 'solo', { nodeRef: 'n-s2-draining' }), // the node is deleting, but still Ready
+    machine('foreign', 'other-set', { providerID: 'p://foreign' }),
+  ];
+  const nodes = [
+    node('n-old', { providerID: 'p://old' }),
+    node('n-new'),
+    node('n-nr', { providerID: 'p://nr', ready: 'False' }),
+    node('n-unk', { providerID: 'p://unk', ready: null }),
+    node('n-del', { providerID: 'p://del' }),
+    node('n-s1'),
+    node('n-s2-draining', { deleting: true }),
+    node('n-foreign', { providerID: 'p://foreign' }),
+  ];
+  const r = candidates({ groups, machineSets, machines, nodes });
+
+  it('machines not being deleted, and those of them with a Ready node, per group of this cluster', () => {
+    expect(Object.fromEntries(r.counts)).toEqual({
+      [`MachineDeployment/${NS}/md-a`]: { current: 5, ready: 2 },
+      [`MachineDeployment/${NS}/md-empty`]: { current: 0, ready: 0 },
+      [`MachineSet/${NS}/solo`]: { current: 2, ready: 2 },
+    });
+  });
+
+  it('counts cover the same groups as the candidates and machine names', () => {
+    expect([...r.counts.keys()]).toEqual(r.groups.map((g) => g.id));
+    expect([...r.counts.keys()]).toEqual([...r.machineNames.keys()]);
+    // the deleting machine is named (failedProvisioning looks at it) but not counted
+    expect(r.machineNames.get(`MachineDeployment/${NS}/md-a`)).toHaveLength(6);
   });
 });

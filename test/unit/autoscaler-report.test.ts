@@ -6,6 +6,7 @@ import type { NodeGroup } from '../../src/autoscaler/nodegroups.ts';
 import { DecisionReport } from '../../src/autoscaler/report.ts';
 import type { EventRecorder } from '../../src/kube/events.ts';
 import { createMetrics } from '../../src/metrics/registry.ts';
+import { decisionOf } from './fixtures/decisions.ts';
 
 const C = 'fleet/c1';
 const A = 'MachineDeployment/fleet/md-a';
@@ -23,19 +24,8 @@ const group = (id: string, o: Partial<GroupStatus> = {}): GroupStatus => ({
   notes: [],
   ...o,
 });
-const decision = (o: Partial<Decision> = {}): Decision => ({
-  cluster: C,
-  at: '2026-11-26T10:00:00.000Z',
-  dryRun: false,
-  pendingPods: 0,
-  groups: [group(A), group(B)],
-  ignored: [],
-  scaleUps: [],
-  waiting: [],
-  noScaleUp: [],
-  problems: [],
-  ...o,
-});
+const decision = (o: Partial<Decision> = {}): Decision =>
+  decisionOf({ cluster: C, groups: [group(A), group(B)], ...o });
 
 function setup() {
   const metrics = createMetrics({ defaultMetrics: false });

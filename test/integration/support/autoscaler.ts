@@ -2,8 +2,13 @@
 // so each file scopes its service to its own groups: a discovery label (cluster-autoscaler's
 // `clusterapi:key=value`) set on the groups it creates.
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { inject } from 'vitest';
+import { createAutoscaler } from '../../../src/autoscaler/controller.ts';
+import { createLogger } from '../../../src/runtime/log.ts';
+import { startService, type Service, type ServiceOptions } from '../../../src/service.ts';
 import { createDeployment, fixtures, type Management } from './capi.ts';
+import { serviceConfig } from './kube.ts';
 
 export const POOL_LABEL = 'test.capi-autopilot.io/pool';
 export const SUITE_LABEL = 'test.capi-autopilot.io/suite';
@@ -74,4 +79,30 @@ function capacity(pool: string): Record<string, string> {
     'capacity.cluster-autoscaler.kubernetes.io/memory': '8Gi',
     'capacity.cluster-autoscaler.kubernetes.io/labels': `${POOL_LABEL}=${pool}`,
   };
+}
+
+/**
+ * The service running only the autoscaler against this file's management cluster: workload clusters from
+ * their kubeconfig Secrets, a 500 ms batch window and a 2 s scan interval unless `sets` say otherwise
+ * (later sets win). Log lines go to `logs` when given (JSON), else nowhere.
+ */
+export function autoscalerService(
+  env: { mgmt: Management },
+  sets: string[],
+  o: { logs?: string[] } & Pick<ServiceOptions, 'dryRun'> = {},
+): Promise<Service> {
+  const sink = new Writable({ write: (c: Buffer, _e, cb) => (o.logs?.push(c.toString()), cb()) });
+  return startService({
+    config: serviceConfig(
+      env.mgmt.kubeconfigPath,
+      'workloadClusters.mode=secret',
+      'autoscaler.scaleUpBatchIdle=500ms',
+      'autoscaler.scanIntervalSeconds=2',
+      ...sets,
+    ),
+    log: createLogger({ level: o.logs ? 'info' : 'warn', format: 'json' }, sink),
+    portOverride: 0,
+    ...(o.dryRun ? { dryRun: true } : {}),
+    controllers: (e) => [createAutoscaler(e).controller],
+  });
 }
