@@ -39,13 +39,17 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
       deadline,
       () => service.readiness().reasons.join('; '),
     );
-    await service.workload.settled();
+    await Promise.race([
+      service.workload.settled(),
+      new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
+    ]);
     const clusters = clustersToExplain(service, o);
     if (clusters.length === 0) {
       io.err(o.cluster ? `no Cluster ${o.cluster}` : 'no CAPI Cluster in the management cluster');
       return 1;
     }
     const decisions: Decision[] = [];
+    const skipped: string[] = [];
     let shown = 0;
     for (const cluster of clusters) {
       const ready = await until(
@@ -54,8 +58,10 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
       );
       const d = ready ? await autoscaler!.explain(cluster) : undefined;
       if (!d) {
+        // On stderr: stdout stays the explanation (and valid JSON with --json).
         const why = waitingReason(service, cluster) ?? 'workload cluster caches not synced in time';
-        if (!o.pod && !o.group) io.out(`Cluster ${cluster}: not looked at: ${why}`);
+        skipped.push(`${cluster} (${why})`);
+        io.err(`Cluster ${cluster}: not looked at: ${why}`);
         continue;
       }
       const pod = o.pod ? service.informers.get(`${cluster}/pods`)?.get(o.pod) : undefined;
@@ -72,10 +78,16 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
     }
     if (o.json) io.out(JSON.stringify(decisions, null, 2));
     if (shown === 0 && (o.pod || o.group)) {
-      io.err(o.pod ? `pod ${o.pod} not found in any workload cluster` : `no node group ${o.group!}`);
+      const where = skipped.length ? ` looked at (not looked at: ${skipped.join(', ')})` : '';
+      io.err(
+        o.pod
+          ? `pod ${o.pod} not found in any workload cluster${where}`
+          : `no node group ${o.group!} in any workload cluster${where}`,
+      );
       return 1;
     }
-    return 0;
+    // Some cluster could not be looked at: the answer is incomplete, and scripts should know.
+    return skipped.length ? 1 : 0;
   } finally {
     await service.stop();
   }

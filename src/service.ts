@@ -67,6 +67,8 @@ export interface ControllerEnv {
    * `<namespace>/<cluster>`); controllers subscribe to its pods and nodes this way.
    */
   onWorkloadConnected(cb: (cluster: string, informers: WorkloadInformers) => void): void;
+  /** Calls `cb` when a workload cluster's connection is closed (Cluster deleted, Secret gone, stop). */
+  onWorkloadDisconnected(cb: (cluster: string) => void): void;
 }
 
 export interface WorkloadInformers {
@@ -152,6 +154,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const workloadClientByCluster = new Map<string, KubeClient>();
   const workloadInformers = new Map<string, WorkloadInformers>();
   const workloadListeners: Array<(cluster: string, i: WorkloadInformers) => void> = [];
+  const disconnectListeners: Array<(cluster: string) => void> = [];
   const mgmtClientFor = (cluster: string) =>
     cluster === MGMT ? mgmt : workloadClientByCluster.get(cluster)!;
   const trackInformer = (
@@ -237,6 +240,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           metrics.informerLists.remove({ cluster: name, resource: r });
         }
         workloadClientByCluster.delete(name);
+        for (const l of disconnectListeners) l(name);
       };
     },
   });
@@ -269,6 +273,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         config,
         dryRun: o.dryRun ?? false,
         publishStatus: (section, fn) => statusSections.set(section, fn),
+        onWorkloadDisconnected: (cb) => disconnectListeners.push(cb),
         onWorkloadConnected: (cb) => {
           workloadListeners.push(cb);
           for (const [name, i] of workloadInformers) cb(name, i);

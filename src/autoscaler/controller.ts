@@ -94,11 +94,12 @@ export function createAutoscaler(
     const ignored = discovered.ignored.filter((i) => i.key.split('/')[1] === namespace);
     const byKey = new Map(groups.map((g) => [g.key, g]));
     const plan: Plan = { scaleUps: [], waiting: [], noScaleUp: [] };
-    const planning =
-      groups.length > 0 && (mode === 'explain' || (mode === 'plan' && pending.pending.length > 0));
+    // Without groups there is still a plan (every pending pod without a scale-up), but nothing to read.
+    const planning = mode === 'explain' || (mode === 'plan' && pending.pending.length > 0);
+    const reads = planning && groups.length > 0;
 
     const machines = mgmt('machines').list();
-    const daemonSets = planning
+    const daemonSets = reads
       ? await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets').then(
           (l) => l.items,
           (e: Error) => (
@@ -113,7 +114,7 @@ export function createAutoscaler(
       machineSets: mgmt('machinesets').list(),
       machines,
       nodes: nodes.list(),
-      infraTemplates: planning ? await fetchTemplates(env, groups, log, templates) : new Map(),
+      infraTemplates: reads ? await fetchTemplates(env, groups, log, templates) : new Map(),
       daemonSets,
       now,
       backoff: new Map(),
@@ -123,7 +124,8 @@ export function createAutoscaler(
     for (const [key, names] of cands.machineNames) {
       const limit = byKey.get(key)?.options?.maxNodeProvisionTime ?? cfg.maxNodeProvisionTime;
       const failed = failedProvisioning(machines, names, now, limit, namespace);
-      if (failed.length) noteFailure(cluster, key, failed, now.getTime());
+      // Back-off is a planning matter: a sizes look (any Machine change) must not start one.
+      if (failed.length && planning) noteFailure(cluster, key, failed, now.getTime());
       failedBy.set(key, failed.length);
     }
     const existing = existingNodes(nodes.list(), pods.list());
@@ -200,6 +202,10 @@ export function createAutoscaler(
     workers: 1,
     log: env.log,
     metrics: env.metrics,
+    // A replica that stops leading stops exporting what it decided: the new leader's numbers count.
+    onActiveChange: (active) => {
+      if (!active) for (const d of report.all()) report.forget(d.cluster);
+    },
     reconcile: async (key) => {
       const sizes = key.startsWith(SIZES);
       const cluster = sizes ? key.slice(SIZES.length) : key;
@@ -287,9 +293,13 @@ export function createAutoscaler(
     reason: string,
     message: string,
   ) {
+    if (dryRun) return; // it would be refused anyway; no need to queue it
     const key = `${pod.uid}/${reason}`;
     const last = lastPodEvent.get(key);
     const now = Date.now();
+    // Entries older than the window say nothing any more: drop them, or every pod ever pending stays.
+    if (lastPodEvent.size > 1000)
+      for (const [k, v] of lastPodEvent) if (now - v.at >= EVENT_EVERY_MS) lastPodEvent.delete(k);
     if (last && last.message === message && now - last.at < EVENT_EVERY_MS) return;
     lastPodEvent.set(key, { at: now, message });
     let r = podEvents.get(cluster);
@@ -332,6 +342,16 @@ export function createAutoscaler(
     }
     controller.enqueue(cluster);
   };
+  env.onWorkloadDisconnected((cluster) => {
+    report.forget(cluster);
+    podEvents.delete(cluster);
+    const b = batches.get(cluster);
+    if (b) {
+      clearTimeout(b.idle);
+      clearTimeout(b.max);
+      batches.delete(cluster);
+    }
+  });
   env.onWorkloadConnected((cluster, i) => {
     // A reconnect brings a new client: events go through it from now on.
     podEvents.delete(cluster);

@@ -104,6 +104,10 @@ export interface Decision {
   noScaleUp: Array<{ pod: string; reasons: Record<string, string>; codes: Record<string, ReasonCode> }>;
   /** Objects that could not be read (a pod with an invalid quantity, ...), left out of the decision. */
   problems: string[];
+  /** Whether template nodes were built (a planning decision); without, template states are not known. */
+  templatesBuilt: boolean;
+  /** When sizes and states were last refreshed between decisions (`at` stays the decision's time). */
+  sizesAt?: string;
 }
 
 export interface DecisionInput {
@@ -189,6 +193,7 @@ export function buildDecision(i: DecisionInput): Decision {
       codes: Object.fromEntries(Object.entries(n.reasons).map(([g, r]) => [g, reasonCode(r, known)])),
     })),
     problems: [...i.problems],
+    templatesBuilt: i.templates,
   };
 }
 

@@ -81,6 +81,8 @@ function podLines(d: Decision, pod: string, notPlanned: string | undefined, grou
           ]),
     ];
   }
+  const unreadable = d.problems.find((p) => p.startsWith(`pod ${pod}:`));
+  if (unreadable) return [`${pod}: not considered: ${unreadable}`];
   return [`${pod}: ${notPlanned ?? 'not found in this workload cluster'}`];
 }
 

@@ -33,7 +33,6 @@ export function goRegExp(pattern: string): RegExp {
     }
     p = p.slice(lead[0].length);
   }
-  const multiline = flags.includes('m');
   let out = '';
   let inClass = false;
   for (let i = 0; i < p.length; i++) {
@@ -42,16 +41,20 @@ export function goRegExp(pattern: string): RegExp {
       const n = p[i + 1];
       if (n === undefined) throw new Error('trailing backslash');
       i++;
-      if (n === 'z') out += multiline ? '(?![\\s\\S])' : '$';
-      else if (n === 'A') out += multiline ? '(?<![\\s\\S])' : '^';
-      else if (n === 'Q') {
+      if (n === 'Q' && !inClass) {
         const end = p.indexOf('\\E', i + 1);
         const literal = p.slice(i + 1, end < 0 ? p.length : end);
         out += literal.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
         i = end < 0 ? p.length : end + 1;
-      } else if (n === 'C' || n === 'p' || n === 'P') {
-        throw new Error(`\\${n} is not supported here`);
-      } else out += `\\${n}`;
+      } else if (n === 'x') {
+        // \x{h...} or \xhh: a character code; JavaScript without the u flag has only \uhhhh.
+        const m = /^\{([0-9a-fA-F]{1,6})\}|^([0-9a-fA-F]{2})/.exec(p.slice(i + 1));
+        if (!m) throw new Error('\\x needs two hex digits or {hex}');
+        const code = parseInt(m[1] ?? m[2]!, 16);
+        if (code > 0xffff) throw new Error(`\\x{${m[1]}} is beyond what is supported here`);
+        out += `\\u${code.toString(16).padStart(4, '0')}`;
+        i += m[0].length;
+      } else out += escape(n, inClass);
       continue;
     }
     if (inClass) {
@@ -87,7 +90,30 @@ export function goRegExp(pattern: string): RegExp {
     }
     if (c === '(' && /^\(\?[a-zA-Z]*-?[a-zA-Z]*\)/.test(p.slice(i)))
       throw new Error('flags are supported only at the start of the pattern');
+    // Lookarounds are not RE2: Go rejects them, so a pattern using them is not cluster-autoscaler's.
+    if (c === '(' && /^\(\?(=|!|<=|<!)/.test(p.slice(i)))
+      throw new Error('lookarounds are not supported by Go regexp');
     out += c;
   }
   return new RegExp(out, flags);
+}
+
+/**
+ * One escape `\\n` (n not Q or x). Go's escapes that mean the same in JavaScript pass; `\\z`, `\\A`, `\\a`
+ * and `\\s` are rewritten (JavaScript's `$`/`^` follow the m flag, its `\\s` takes Unicode spaces); what
+ * Go rejects or JavaScript would read otherwise (backreferences, `\\Z`, `\\p`, unknown letters) is refused.
+ */
+function escape(n: string, inClass: boolean): string {
+  if (/[^0-9A-Za-z]/.test(n)) return `\\${n}`; // an escaped punctuation character is itself
+  if ('ftnrvdDwWbB'.includes(n)) {
+    if (inClass && (n === 'b' || n === 'B')) throw new Error(`\\${n} inside a class is not supported here`);
+    return `\\${n}`;
+  }
+  if (n === 'a') return '\\x07';
+  if (n === 's') return inClass ? '\\t\\n\\f\\r ' : '[\\t\\n\\f\\r ]';
+  if (n === 'S' && !inClass) return '[^\\t\\n\\f\\r ]';
+  // End and start of text, whatever the m flag says (Go's \\z and \\A ignore it).
+  if (n === 'z' && !inClass) return '(?![\\s\\S])';
+  if (n === 'A' && !inClass) return '(?<![\\s\\S])';
+  throw new Error(`\\${n}${inClass ? ' inside a class' : ''} is not supported here`);
 }

@@ -20,8 +20,8 @@ export class DecisionReport {
   readonly #last = new Map<string, Decision>();
   /** Label sets set per cluster at its last decision, to remove those that are gone. */
   readonly #series = new Map<string, Array<{ m: keyof Metrics; labels: Record<string, string> }>>();
-  /** Group id → the disabled text last reported by an event. */
-  readonly #disabledEvent = new Map<string, string>();
+  /** Cluster → group id → the disabled text last reported by an event. */
+  readonly #disabledEvent = new Map<string, Map<string, string>>();
 
   constructor(metrics: Metrics, events: EventRecorder, ref: (groupId: string) => ObjectRef) {
     this.#metrics = metrics;
@@ -35,7 +35,7 @@ export class DecisionReport {
    */
   publish(fresh: Decision, groups: readonly NodeGroup[], sizesOnly = false): void {
     const prev = this.#last.get(fresh.cluster);
-    const d = sizesOnly && prev ? mergeSizes(prev, fresh) : fresh;
+    const d = !prev ? fresh : sizesOnly ? mergeSizes(prev, fresh) : carryTemplates(prev, fresh);
     this.#last.set(d.cluster, d);
     const cluster = d.cluster;
     const set: Array<{ m: keyof Metrics; labels: Record<string, string> }> = [];
@@ -54,7 +54,7 @@ export class DecisionReport {
       gauge('nodeGroupBackoff', l, g.state === 'backoff' ? 1 : 0);
       const disabledCode = byId.get(g.id)?.disabledCode;
       if (disabledCode !== undefined) gauge('nodeGroupDisabled', { ...l, reason: disabledCode }, 1);
-      this.#disabledEventFor(g.id, g.state === 'disabled' ? g.reason : undefined);
+      this.#disabledEventFor(cluster, g.id, g.state === 'disabled' ? g.reason : undefined);
     }
     for (const [group, codes] of refusals(d))
       for (const [reason, n] of codes) gauge('podsWithoutScaleUp', { cluster, node_group: group, reason }, n);
@@ -74,6 +74,7 @@ export class DecisionReport {
       (this.#metrics[old.m] as { remove(l: Record<string, string>): void }).remove(old.labels);
     this.#series.delete(cluster);
     this.#last.delete(cluster);
+    this.#disabledEvent.delete(cluster);
     this.#metrics.unschedulablePods.remove({ cluster });
   }
 
@@ -85,13 +86,15 @@ export class DecisionReport {
     return [...this.#last.values()].sort((a, b) => (a.cluster < b.cluster ? -1 : 1));
   }
 
-  #disabledEventFor(id: string, reason: string | undefined): void {
+  #disabledEventFor(cluster: string, id: string, reason: string | undefined): void {
+    let seen = this.#disabledEvent.get(cluster);
+    if (!seen) this.#disabledEvent.set(cluster, (seen = new Map()));
     if (reason === undefined) {
-      this.#disabledEvent.delete(id);
+      seen.delete(id);
       return;
     }
-    if (this.#disabledEvent.get(id) === reason) return;
-    this.#disabledEvent.set(id, reason);
+    if (seen.get(id) === reason) return;
+    seen.set(id, reason);
     void this.#events.record(this.#ref(id), 'Warning', 'NodeGroupDisabled', `Not autoscaled: ${reason}`);
   }
 
@@ -121,18 +124,35 @@ export class DecisionReport {
   }
 }
 
-/** The last decision with the groups' sizes and states of a sizes-only look. */
+/**
+ * The last decision's plan and reasons with the groups' sizes and states of a sizes-only look; `at` stays
+ * the decision's time (its reasons are that old), `sizesAt` says when sizes were refreshed.
+ */
 function mergeSizes(prev: Decision, sizes: Decision): Decision {
+  return {
+    ...carryTemplates(prev, sizes),
+    at: prev.at,
+    sizesAt: sizes.at,
+    scaleUps: prev.scaleUps,
+    waiting: prev.waiting,
+    noScaleUp: prev.noScaleUp,
+    problems: prev.problems,
+  };
+}
+
+/**
+ * A decision made without building templates (no pending pods, or sizes only) keeps what only a
+ * planning decision knows: each group's template node, its notes, and whether it could be built.
+ */
+function carryTemplates(prev: Decision, fresh: Decision): Decision {
+  if (fresh.templatesBuilt) return fresh;
   const before = new Map(prev.groups.map((g) => [g.id, g]));
   return {
-    ...prev,
-    at: sizes.at,
-    pendingPods: sizes.pendingPods,
-    ignored: sizes.ignored,
-    groups: sizes.groups.map((g) => {
+    ...fresh,
+    templatesBuilt: prev.templatesBuilt,
+    groups: fresh.groups.map((g) => {
       const p = before.get(g.id);
       if (!p) return g;
-      // What only a planning decision knows (the template, and whether it could be built) carries over.
       const keep = g.state === 'ok' && p.state === 'no-template';
       return {
         ...g,

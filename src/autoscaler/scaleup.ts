@@ -178,7 +178,9 @@ function fillRooms(
   const free = new Float64Array(list.length * w);
   vectors.forEach((f, j) => free.set(f, j * w));
   const shapeIds = list.map((r) => shapes.of(r.node));
-  const rooms: Rooms = { list, free, w, shapeIds, nShapes: Math.max(0, ...shapeIds) + 1 };
+  // A loop, not Math.max(...ids): spreading 100k+ arguments overflows the stack.
+  const nShapes = shapeIds.reduce((m, id) => Math.max(m, id), 0) + 1;
+  const rooms: Rooms = { list, free, w, shapeIds, nShapes };
   for (const v of vecs) v.c.pods = v.c.pods.slice(fillFrom(v, rooms, shapes, waiting));
 }
 

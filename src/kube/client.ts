@@ -225,6 +225,8 @@ export class KubeClient {
       try {
         // The guard is asked right before each attempt goes out: a write queued or backing off while this
         // replica led must not be sent after it stepped down.
+        // Refused before queueing too: a write that cannot be sent must not take a token from others.
+        if (guarded) this.refuse(method, path);
         const priority = o.background ? PRIORITY.background : PRIORITY.normal;
         res = await this.limiter.schedule({ priority }, () => {
           t0 = performance.now();

@@ -25,6 +25,8 @@ export interface ControllerOptions {
    * throw; if it does, the reconcile still runs, as a new trace, with the failure noted on the span.
    */
   trace?: (key: string) => ReconcileTrace;
+  /** Told when the controller starts or stops running (leadership gained or lost). */
+  onActiveChange?: (active: boolean) => void;
 }
 
 export type Outcome = 'success' | 'requeue' | 'error' | 'terminal';
@@ -54,6 +56,7 @@ export class Controller {
     if (active) this.queue.start();
     else this.queue.pause();
     this.o.log.info({ controller: this.name, active }, active ? 'controller active' : 'controller paused');
+    this.o.onActiveChange?.(active);
   }
 
   async stop(): Promise<void> {

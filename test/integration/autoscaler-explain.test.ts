@@ -7,7 +7,7 @@ import type { Decision } from '../../src/autoscaler/decision.ts';
 import { main } from '../../src/cli.ts';
 import type { Service } from '../../src/service.ts';
 import { autoscalerService, autoscalerSuite, capiPath, opted, POOL_LABEL } from './support/autoscaler.ts';
-import { useSimulator } from './support/capi.ts';
+import { createDeployment, useSimulator } from './support/capi.ts';
 import { clusterApi, eventually, testNamespace } from './support/kube.ts';
 
 interface Event {
@@ -107,6 +107,15 @@ describe('autoscaler: explain, gauges and events, dry run', () => {
     const missing = await explain('--cluster', `${ns}/c1`, '--pod', `${apps}/nope`);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain(`pod ${apps}/nope not found`);
+  });
+
+  it('explain says which cluster it could not look at, keeps stdout valid JSON, and exits 1', async () => {
+    // A Cluster whose kubeconfig Secret does not exist: its workload cluster cannot be reached.
+    const { ns } = await createDeployment(env.mgmt, { replicas: 0, prefix: 'ex-nosecret' });
+    const r = await explain('--cluster', `${ns}/c1`, '--json', '--timeout', '5');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toEqual([]);
+    expect(r.err).toMatch(new RegExp(`Cluster ${ns}/c1: not looked at: .*c1-kubeconfig`));
   });
 
   it('a malformed group gets NodeGroupDisabled and node_group_disabled; gauges follow edits without pending pods', async () => {

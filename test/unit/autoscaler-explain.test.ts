@@ -86,6 +86,7 @@ const D: Decision = {
     },
   ],
   problems: ['pod shop/broken: spec.containers[0].resources.requests.cpu: "lots" is not a quantity'],
+  templatesBuilt: true,
 };
 
 const HEAD = `Cluster team-a/prod: 9 pending pod(s), 4 node group(s); decision at ${AT} (no writes)`;

@@ -28,6 +28,18 @@ describe('goRegExp: Go regexp forms keep their meaning', () => {
     ['a.b', 'a\nb', false],
     ['(?m)^md-a\\z', 'x\nmd-a', true],
     ['(?m)^x\\z', 'x\nmd-a', false],
+    // \z is end of text inside an (?m:...) group too
+    ['(?m:foo\\z)', 'foo\nbar', false],
+    ['(?m:foo$)', 'foo\nbar', true],
+    ['\\x{41}$', 'xA', true],
+    ['\\x41$', 'xA', true],
+    ['^\\x{41}', 'x'.repeat(41), false],
+    ['\\a', '\x07', true],
+    ['a\\sb', 'a b', true],
+    ['a\\sb', 'a\u00a0b', false],
+    ['a\\Sb', 'a\u00a0b', true],
+    ['[\\s]', '\u2003', false],
+    ['\\d\\w\\.', '1x.', true],
   ] as const)('%s on %j: %s', (pattern, subject, matches) => {
     expect(goRegExp(pattern).test(subject)).toBe(matches);
   });
@@ -39,6 +51,13 @@ describe('goRegExp: Go regexp forms keep their meaning', () => {
     ['[[:^alpha:]]', 'negated class'],
     ['\\pL', '\\p is not supported'],
     ['abc\\', 'trailing backslash'],
+    ['(a)\\1', '\\1 is not supported'],
+    ['a\\Z', '\\Z is not supported'],
+    ['a(?=b)', 'lookarounds'],
+    ['(?<!a)b', 'lookarounds'],
+    ['[\\z]', 'inside a class'],
+    ['\\x{1F600}', 'beyond'],
+    ['\\xZ', 'two hex digits'],
   ])('refuses %s with a reason', (pattern, reason) => {
     expect(() => goRegExp(pattern)).toThrow(reason);
   });

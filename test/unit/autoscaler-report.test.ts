@@ -87,8 +87,20 @@ describe('DecisionReport', () => {
       }),
       [],
     );
-    report.publish(decision({ pendingPods: 1, groups: [group(A, { target: 2 }), group(B)] }), [], true);
+    report.publish(
+      decision({
+        at: '2026-11-26T10:05:00.000Z',
+        pendingPods: 1,
+        templatesBuilt: false,
+        groups: [group(A, { target: 2 }), group(B)],
+      }),
+      [],
+      true,
+    );
     const last = report.last(C)!;
+    // The reasons are as old as the decision; only sizes are newer.
+    expect(last.at).toBe(decision().at);
+    expect(last.sizesAt).toBe('2026-11-26T10:05:00.000Z');
     expect(last.scaleUps).toHaveLength(1);
     expect(last.noScaleUp).toEqual([refusedBoth]);
     expect(last.groups[0]).toMatchObject({
@@ -98,6 +110,28 @@ describe('DecisionReport', () => {
     });
     expect(await value('node_group_target_size', { node_group: A })).toBe(2);
     expect(await value('pods_without_scale_up', { node_group: B, reason: 'max_size' })).toBe(1);
+  });
+
+  it('a decision without templates (nothing pending) clears the reasons but keeps what templates told', async () => {
+    const { report, value } = setup();
+    const template = { allocatable: { cpu: '4' }, labels: 3, taints: [] };
+    report.publish(
+      decision({
+        pendingPods: 1,
+        groups: [
+          group(A, { template }),
+          group(B, { state: 'no-template', reason: 'bad cpu', code: 'no_template' }),
+        ],
+        noScaleUp: [refusedBoth],
+      }),
+      [],
+    );
+    report.publish(decision({ templatesBuilt: false }), []);
+    const last = report.last(C)!;
+    expect(last.noScaleUp).toEqual([]);
+    expect(last.groups[0]!.template).toEqual(template);
+    expect(last.groups[1]).toMatchObject({ state: 'no-template', reason: 'bad cpu' });
+    expect(await value('pods_without_scale_up', { node_group: A })).toBeUndefined();
   });
 
   it('NodeGroupDisabled once per reason, again when the reason changes, and node_group_disabled', async () => {
