@@ -68,6 +68,9 @@ export class TemplateCache {
   }
   set(key: string, obj: unknown, now: number): void {
     this.#entries.set(key, { at: now, obj });
+    // CAPI makes a new template for every change: expired ones go, or the cache only grows.
+    if (this.#entries.size > 256)
+      for (const [k, e] of this.#entries) if (now - e.at >= TEMPLATE_TTL_MS) this.#entries.delete(k);
   }
 }
 
