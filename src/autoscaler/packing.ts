@@ -19,6 +19,9 @@ function tooBig(pod: SimPod, template: SimNode): string {
     .filter(([r, v]) => v > 0 && v > (template.allocatable[r] ?? 0))
     .map(([r]) => r);
   if (over.length) return `Insufficient ${over.join(', ')} on a new node`;
+  // An empty template has no port in use, so a pod slot is the usual cause; ports only when the pod's
+  // own containers claim one port twice.
+  if ((template.allocatable['pods'] ?? 0) < POD_SLOT) return 'no pod slot left on a new node';
   return pod.hostPorts.length ? 'host ports taken' : 'no pod slot left on a new node';
 }
 

@@ -50,7 +50,9 @@ export class DecisionReport {
       if (g.max !== undefined) gauge('nodeGroupMaxSize', l, g.max);
       if (g.target !== undefined) gauge('nodeGroupTargetSize', l, g.target);
       if (g.current !== undefined) gauge('nodeGroupCurrentSize', l, g.current);
-      gauge('nodeGroupHealthy', l, g.state === 'disabled' || g.state === 'backoff' ? 0 : 1);
+      // Healthy: able to scale now (a group without a template node cannot grow from zero).
+      const unhealthy = g.state === 'disabled' || g.state === 'backoff' || g.state === 'no-template';
+      gauge('nodeGroupHealthy', l, unhealthy ? 0 : 1);
       gauge('nodeGroupBackoff', l, g.state === 'backoff' ? 1 : 0);
       const disabledCode = byId.get(g.id)?.disabledCode;
       if (disabledCode !== undefined) gauge('nodeGroupDisabled', { ...l, reason: disabledCode }, 1);

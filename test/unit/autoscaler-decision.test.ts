@@ -316,11 +316,11 @@ describe('reasonCode: every reason planScaleUp produces', () => {
       'too_big_for_template',
     ],
     [
-      'host ports on a template without pod slots',
+      'host ports on a template without pod slots: the slot is the cause',
       one([cand('md-a', { template: tmpl(4, 8, { pods: 0 }) })], {
         pending: [pod(1, { hostPorts: [{ port: 80, protocol: 'TCP' }] })],
       }),
-      'host ports taken',
+      'no pod slot left on a new node',
       'too_big_for_template',
     ],
     [
