@@ -123,11 +123,8 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 mkdirSync('bench/results', { recursive: true });
-// The sandbox latency bench (autoscaler-latency.ts) adds its summary to the same file: keep it.
+// The latency and scale-down benches add their sections to the same file: keep them.
 const FILE = 'bench/results/autoscaler.json';
-const kept = existsSync(FILE)
-  ? {
-      sandboxLatency: (JSON.parse(readFileSync(FILE, 'utf8')) as { sandboxLatency?: unknown }).sandboxLatency,
-    }
-  : {};
+const previous = existsSync(FILE) ? (JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>) : {};
+const kept = Object.fromEntries(Object.entries(previous).filter(([k]) => !(k in result)));
 writeFileSync(FILE, `${JSON.stringify({ ...result, ...kept }, null, 2)}\n`);

@@ -28,6 +28,31 @@ function condition(o: unknown, type: string): Json | undefined {
 
 const nodeReady = (node: unknown): boolean => condition(node, 'Ready')?.status === 'True';
 
+/**
+ * Taints a node carries while it starts (or stops) being usable: the node lifecycle controller's
+ * not-ready/unreachable/network-unavailable, the cloud node manager's uninitialized, and
+ * cluster-autoscaler's startup-taint prefix. They come and go on their own, so a node with one is
+ * still on its way: its room counts as coming, not as there (or a second scale-up would follow the
+ * first while the controller manager catches up).
+ */
+const STARTUP_TAINTS = [
+  'node.kubernetes.io/not-ready',
+  'node.kubernetes.io/unreachable',
+  'node.kubernetes.io/network-unavailable',
+  'node.cloudprovider.kubernetes.io/uninitialized',
+];
+const STARTUP_TAINT_PREFIX = 'startup-taint.cluster-autoscaler.kubernetes.io/';
+
+/** Ready and without a startup taint: a node pods can be placed on now. */
+export function nodeUsable(node: unknown): boolean {
+  if (!nodeReady(node)) return false;
+  const taints = obj(obj(node).spec).taints;
+  return !(Array.isArray(taints) ? taints : []).some((t) => {
+    const key = str(obj(t).key) ?? '';
+    return STARTUP_TAINTS.includes(key) || key.startsWith(STARTUP_TAINT_PREFIX);
+  });
+}
+
 function controllerKind(o: unknown): string | undefined {
   const refs = meta(o).ownerReferences;
   return str((Array.isArray(refs) ? refs : []).map(obj).find((r) => r.controller === true)?.kind);
@@ -132,7 +157,7 @@ export function existingNodes(
   const problems: string[] = [];
   const usage = new Map<string, { node: SimNode; used: NodeUsage }>();
   for (const raw of nodes) {
-    if (!nodeReady(raw) || deleting(raw)) continue;
+    if (!nodeUsable(raw) || deleting(raw)) continue;
     const r = simNodeFrom(raw);
     if ('error' in r) problems.push(r.error);
     else usage.set(r.node.name, { node: r.node, used: new NodeUsage() });
@@ -278,7 +303,7 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
     );
     const live = own.filter((m) => m.meta.deletionTimestamp === undefined);
     const target = g.replicas ?? 0;
-    const readyCount = live.filter((m) => nodeReady(nodeOf(m))).length;
+    const readyCount = live.filter((m) => nodeUsable(nodeOf(m))).length;
     counts.set(g.key, { current: live.length, ready: readyCount });
     // A deleting Machine still counts in spec.replicas (CAPI keeps it until it is gone, and the delete
     // protocol decrements late), but no node will come from it.
@@ -290,7 +315,7 @@ export function groupCandidates(input: GroupCandidatesInput): GroupCandidatesRes
       .sort(newestFirst)
       .map(nodeOf)
       .find(
-        (n) => n !== undefined && nodeReady(n) && !deleting(n) && obj(obj(n).spec).unschedulable !== true,
+        (n) => n !== undefined && nodeUsable(n) && !deleting(n) && obj(obj(n).spec).unschedulable !== true,
       );
     const ref = g.template.infrastructureRef;
     const infraKey = `${ref.namespace ?? g.namespace}/${ref.kind}/${ref.name}`;

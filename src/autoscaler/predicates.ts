@@ -300,3 +300,19 @@ export class NodeUsage implements NodeUsed {
     return copy;
   }
 }
+
+export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/**
+ * Whether the pod's constraints name particular nodes (the hostname label, or matchFields on
+ * metadata.name): then each node answers for itself, and nodes alike but for their name do not.
+ */
+export function namesNodes(pod: SimPod): boolean {
+  return (
+    Object.hasOwn(pod.nodeSelector, HOSTNAME_LABEL) ||
+    (pod.requiredAffinity ?? []).some(
+      (t) =>
+        (t.matchFields ?? []).length > 0 || (t.matchExpressions ?? []).some((r) => r.key === HOSTNAME_LABEL),
+    )
+  );
+}

@@ -20,6 +20,7 @@ import {
   type TemplateView,
   type VecClass,
 } from './packing.ts';
+import { HOSTNAME_LABEL, namesNodes } from './predicates.ts';
 import { chooseOption, type ExpanderName, type Option, type Priorities } from './expander.ts';
 import type { HostPort, Resources, SimNode, SimPod } from './types.ts';
 
@@ -105,8 +106,6 @@ export function planScaleUp(input: PlanInput): Plan {
   return { scaleUps, waiting, noScaleUp: leftBehind(classes, last, groupWide) };
 }
 
-// Every node has its own hostname label; pods rarely select on it, so it does not split shapes.
-const HOSTNAME = 'kubernetes.io/hostname';
 const UNSEEN = Symbol('unseen');
 
 /** Nodes alike in labels, taints and allocatable get one id: static checks and estimates are per id. */
@@ -123,7 +122,7 @@ function shapeTable(staticFit: PlanInput['staticFit']): Shapes {
   const of = (n: SimNode): number => {
     let id = nodeIds.get(n);
     if (id === undefined) {
-      const labels = sortedEntries(n.labels).filter(([k]) => k !== HOSTNAME);
+      const labels = sortedEntries(n.labels).filter(([k]) => k !== HOSTNAME_LABEL);
       const sig = JSON.stringify([labels, n.taints, sortedEntries(n.allocatable), n.unschedulable ?? false]);
       id = ids.get(sig) ?? ids.size;
       ids.set(sig, id);
@@ -132,6 +131,8 @@ function shapeTable(staticFit: PlanInput['staticFit']): Shapes {
     return id;
   };
   const fits = (c: PodClass, node: SimNode) => {
+    // A pod pinned to a node by name: its look-alikes must not answer for it.
+    if (namesNodes(c.pod)) return staticFit(c.pod, node);
     const id = of(node);
     let m = answers.get(c);
     if (!m) answers.set(c, (m = new Map()));
@@ -190,11 +191,12 @@ function fillFrom(v: VecClass, rooms: Rooms, shapes: Shapes, waiting: Plan['wait
   const c = v.c;
   // shapes.fits's answers for this class by shape id, without its map lookups on every room.
   const fit: Array<string | undefined | typeof UNSEEN> = new Array(rooms.nShapes).fill(UNSEEN);
+  const named = namesNodes(c.pod);
   let i = 0;
   for (let j = 0; j < list.length; j++) {
     if (i >= c.pods.length) break;
     const r = list[j]!;
-    let why = fit[shapeIds[j]!];
+    let why = named ? shapes.fits(c, r.node) : fit[shapeIds[j]!];
     if (why === UNSEEN) why = fit[shapeIds[j]!] = shapes.fits(c, r.node);
     if (why !== undefined) continue;
     const k = Math.min(roomIn(v, free, j * w, r.ports.length ? r.ports : NO_PORTS), c.pods.length - i);

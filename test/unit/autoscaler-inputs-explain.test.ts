@@ -3,7 +3,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ago, NOW, pod, type PodOpts } from './fixtures/pods.ts';
-import { nodeFitChanged, pendingPods, whyNotPlanned } from '../../src/autoscaler/inputs.ts';
+import {
+  existingNodes,
+  nodeFitChanged,
+  nodeUsable,
+  pendingPods,
+  whyNotPlanned,
+} from '../../src/autoscaler/inputs.ts';
 
 const DELAY = 30_000;
 
@@ -161,5 +167,52 @@ describe('nodeFitChanged: only node events that can change where pods fit', () =
     ['a modification without the old object', 'MODIFIED', node(), undefined, true],
   ] as const)('%s → %s', (_what, type, now, old, expected) => {
     expect(nodeFitChanged(type, now, old)).toBe(expected);
+  });
+});
+
+describe('nodeUsable: Ready and without a startup taint', () => {
+  const n = (ready: string, taints: Array<{ key: string; effect: string }> = []) => ({
+    metadata: { name: 'n' },
+    spec: { taints },
+    status: { conditions: [{ type: 'Ready', status: ready }] },
+  });
+  it.each([
+    ['Ready, no taints', n('True'), true],
+    ['Ready, an ordinary taint', n('True', [{ key: 'gpu', effect: 'NoSchedule' }]), true],
+    ['NotReady', n('False'), false],
+    [
+      'Ready but still not-ready-tainted',
+      n('True', [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }]),
+      false,
+    ],
+    [
+      'Ready but unreachable-tainted',
+      n('True', [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }]),
+      false,
+    ],
+    [
+      'uninitialized by the cloud node manager',
+      n('True', [{ key: 'node.cloudprovider.kubernetes.io/uninitialized', effect: 'NoSchedule' }]),
+      false,
+    ],
+    [
+      'a cluster-autoscaler startup taint',
+      n('True', [{ key: 'startup-taint.cluster-autoscaler.kubernetes.io/cni', effect: 'NoSchedule' }]),
+      false,
+    ],
+  ] as const)('%s → %s', (_w, node, usable) => {
+    expect(nodeUsable(node)).toBe(usable);
+  });
+
+  it('a group node that is Ready but not-ready-tainted is still coming: its pods wait, no second scale-up', () => {
+    const tainted = {
+      metadata: { name: 'n1', labels: {} },
+      spec: { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }] },
+      status: {
+        allocatable: { cpu: '4', memory: '8Gi', pods: '110' },
+        conditions: [{ type: 'Ready', status: 'True' }],
+      },
+    };
+    expect(existingNodes([tainted], []).nodes).toEqual([]);
   });
 });

@@ -153,6 +153,25 @@ describe('planScaleUp', () => {
     expect(p.scaleUps.map((s) => s.group.id)).toEqual(['MachineDeployment/capi-demo/md-other']);
   });
 
+  it('a pod pinned to a node by name is checked against that node, not against a look-alike', () => {
+    // Two nodes alike but for their hostname; the first is full, the pinned pod targets the second.
+    const host = (name: string) => tmpl(name, 4, 8, { labels: { 'kubernetes.io/hostname': name } });
+    const full = { node: host('node-a'), used: { cpu: 4000, memory: GI, pods: POD_SLOT }, ports: [] };
+    const roomy = { node: host('node-b'), used: { cpu: 0, memory: 0, pods: 0 }, ports: [] };
+    const bySelector = pod(1, { nodeSelector: { 'kubernetes.io/hostname': 'node-b' } });
+    const byField = pod(1, {
+      ownerUid: 'other',
+      requiredAffinity: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-b'] }] }],
+    });
+    const p = plan({ pending: [bySelector, byField], nodes: [full, roomy] });
+    expect(p.noScaleUp).toEqual([]);
+    expect(p.scaleUps).toEqual([]);
+    expect(p.waiting.map((w) => [w.pod.name, w.on])).toEqual([
+      [bySelector.name, 'node node-b'],
+      [byField.name, 'node node-b'],
+    ]);
+  });
+
   it('pods that fit existing nodes or nodes being provisioned trigger nothing (no double counting)', () => {
     const existing = {
       node: tmpl('node-a', 4, 8),
