@@ -329,7 +329,13 @@ describe('atomic delete under fault injection', () => {
     let rounds = 0;
     const env = seeded(o.seed);
     try {
-      while (rounds < o.maxRounds && (rounds < o.minRounds || counts.total < o.minFaults)) {
+      // The broken variant runs until it is caught (the race needs the lag to meet a scale in time,
+      // which one batch does not always give), up to maxRounds.
+      const more = () =>
+        o.broken
+          ? rounds < o.minRounds || checker.violations.length === 0
+          : rounds < o.minRounds || counts.total < o.minFaults;
+      while (rounds < o.maxRounds && more()) {
         const batch = await Promise.all(
           Array.from({ length: BATCH }, (_, i) => prepare(rounds + i, o.seed, checker)),
         );
