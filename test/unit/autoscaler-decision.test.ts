@@ -2,6 +2,8 @@
 // than 'other'; group states, counts, notes and the plan's mapping; refusals and the /status cut.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { simNode } from './fixtures/scale-down.ts';
+import { podMaker } from './fixtures/sim.ts';
 import {
   abridged,
   buildDecision,
@@ -13,7 +15,6 @@ import {
   type GroupStatus,
   type ReasonCode,
 } from '../../src/autoscaler/decision.ts';
-import { POD_SLOT } from '../../src/autoscaler/estimator.ts';
 import {
   discoverNodeGroups,
   OPTION_ANNOTATION_PREFIX,
@@ -55,20 +56,10 @@ const GPU_TAINT: Taint = { key: GPU, value: 'present', effect: 'NoSchedule' };
 
 // ---- scheduling fixtures (as autoscaler-scaleup.test.ts) ----
 
-const tmpl = (
-  cpu: number,
-  memGi: number,
-  o: { gpu?: number; taints?: Taint[]; labels?: Record<string, string>; pods?: number } = {},
-): SimNode => ({
-  name: 'template',
+// A template node: the scale-down fixtures' node without its hostname label.
+const tmpl = (cpu: number, memGi: number, o: Parameters<typeof simNode>[3] = {}): SimNode => ({
+  ...simNode('template', cpu, memGi, o),
   labels: o.labels ?? {},
-  taints: o.taints ?? [],
-  allocatable: {
-    cpu: cpu * 1000,
-    memory: memGi * GI,
-    pods: (o.pods ?? 110) * POD_SLOT,
-    ...(o.gpu ? { [GPU]: o.gpu * 1000 } : {}),
-  },
 });
 const cand = (name: string, o: Partial<GroupCandidate> = {}): GroupCandidate => ({
   id: key(name),
@@ -82,18 +73,7 @@ const cand = (name: string, o: Partial<GroupCandidate> = {}): GroupCandidate => 
 const gpuCand = (o: Partial<GroupCandidate> = {}) =>
   cand('md-gpu', { maxSize: 2, template: tmpl(8, 32, { gpu: 1, taints: [GPU_TAINT] }), ...o });
 
-let n = 0;
-const pod = (cpu: number, o: Partial<SimPod> = {}): SimPod => ({
-  namespace: 'apps',
-  name: `p${n}`,
-  uid: `uid-${n++}`,
-  requests: { cpu: cpu * 1000, memory: GI },
-  nodeSelector: {},
-  tolerations: [],
-  hostPorts: [],
-  ownerUid: 'web',
-  ...o,
-});
+const pod = podMaker('apps');
 const pods = (k: number, cpu: number, o: Partial<SimPod> = {}) =>
   Array.from({ length: k }, () => pod(cpu, o));
 

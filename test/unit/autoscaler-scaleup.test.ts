@@ -2,6 +2,7 @@
 // existing nodes with room, nodes being provisioned, limits, and the reasons a pod triggers nothing.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { podMaker } from './fixtures/sim.ts';
 import { POD_SLOT } from '../../src/autoscaler/estimator.ts';
 import { staticFit } from '../../src/autoscaler/predicates.ts';
 import {
@@ -51,18 +52,7 @@ const gpu = (o: Partial<GroupCandidate> = {}): GroupCandidate => ({
   }),
   ...o,
 });
-let n = 0;
-const pod = (cpu: number, o: Partial<SimPod> = {}): SimPod => ({
-  namespace: 'demo-apps',
-  name: `p${n}`,
-  uid: `uid-${n++}`,
-  requests: { cpu: cpu * 1000, memory: 1 * GI },
-  nodeSelector: {},
-  tolerations: [],
-  hostPorts: [],
-  ownerUid: 'web',
-  ...o,
-});
+const pod = podMaker('demo-apps');
 const pods = (k: number, cpu: number, o: Partial<SimPod> = {}) =>
   Array.from({ length: k }, () => pod(cpu, o));
 const gpuPod = (o: Partial<SimPod> = {}) =>
