@@ -2,7 +2,7 @@
 // `explain`, and the bounded reason codes that metric labels and spans carry. Pure; the controller fills
 // it from what it planned, and the texts are the same ones the pods' NotTriggerScaleUp events carry.
 import type { IgnoredObject, NodeGroup } from './nodegroups.ts';
-import type { GroupCandidate, Plan } from './scaleup.ts';
+import { groupBlock, type GroupBlock, type GroupCandidate, type Plan } from './scaleup.ts';
 import type { SimNode, SimPod } from './types.ts';
 import { formatMilli } from '../kube/quantity.ts';
 
@@ -67,7 +67,14 @@ export function reasonCode(
   return 'other';
 }
 
-export type GroupState = 'ok' | 'disabled' | 'backoff' | 'at-max' | 'no-template';
+export type GroupState = 'ok' | GroupBlock['kind'];
+
+const BLOCK_CODES: Record<GroupBlock['kind'], ReasonCode> = {
+  disabled: 'disabled',
+  'no-template': 'no_template',
+  backoff: 'backoff',
+  'at-max': 'max_size',
+};
 
 export interface GroupStatus {
   id: string;
@@ -147,29 +154,20 @@ export function buildDecision(i: DecisionInput): Decision {
       notes: i.notes.filter((n) => n.startsWith(`${g.key}: `)).map((n) => n.slice(g.key.length + 2)),
     };
     if (c?.template && i.templates) s.template = templateSummary(c.template);
-    const block = (state: GroupState, reason: string, code: ReasonCode) =>
-      Object.assign(s, { state, reason, code });
-    const backoff = c?.backoffUntil !== undefined && c.backoffUntil > now;
-    if (g.disabled !== undefined || c?.disabled !== undefined) {
-      const why = c?.disabled ?? g.disabled!;
-      const code = reasonCode(why) === 'fighting' ? 'fighting' : 'disabled';
-      if (code === 'disabled') disabled.add(why);
-      block('disabled', why, code);
-    } else if (!i.templates) {
-      // Sizes only: templates were not built, so their state is not known.
-    } else if (c?.templateError !== undefined) {
-      templateErrors.add(c.templateError);
-      block('no-template', c.templateError, 'no_template');
-    } else if (c && !c.template) block('no-template', 'no template node', 'no_template');
-    if (s.state !== 'ok') return s;
-    if (backoff)
-      block(
-        'backoff',
-        `in back-off after a failed scale-up until ${new Date(c.backoffUntil!).toISOString()}`,
-        'backoff',
-      );
-    else if (c && c.target >= c.maxSize) block('at-max', `at its max size ${c.maxSize}`, 'max_size');
-    return s;
+    // The planner's own rule (scaleup.ts), so /status and explain say what the plan did.
+    const b: GroupBlock | undefined = c
+      ? groupBlock(c, now, c.target, i.templates)
+      : g.disabled !== undefined
+        ? { kind: 'disabled', reason: g.disabled }
+        : undefined;
+    if (!b) return s;
+    let code = BLOCK_CODES[b.kind];
+    if (b.kind === 'disabled') {
+      if (reasonCode(b.reason) === 'fighting') code = 'fighting';
+      else disabled.add(b.reason);
+    }
+    if (b.kind === 'no-template') templateErrors.add(b.reason);
+    return Object.assign(s, { state: b.kind, reason: b.reason, code });
   });
   const known = { disabled, templateErrors };
   return {

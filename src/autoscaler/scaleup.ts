@@ -227,7 +227,7 @@ function addNodes(input: PlanInput, ix: ResourceIndex, vecs: readonly VecClass[]
     const options: Option[] = [];
     for (const g of input.groups) {
       const target = targets.get(g.id)!;
-      const blocked = groupBlock(g, input.now, target);
+      const blocked = groupBlock(g, input.now, target)?.reason;
       const room = blocked ? { max: 0, reason: blocked } : newNodeRoom(g, target, limits);
       if (room.max === 0) {
         groupWide.set(g.id, room.reason);
@@ -363,13 +363,30 @@ function leftBehind(
   return noScaleUp;
 }
 
-function groupBlock(g: GroupCandidate, now: number, target: number): string | undefined {
-  if (g.disabled) return g.disabled;
-  if (g.templateError) return g.templateError;
-  if (!g.template) return 'no template node';
+export interface GroupBlock {
+  kind: 'disabled' | 'no-template' | 'backoff' | 'at-max';
+  reason: string;
+}
+
+/**
+ * Why the group can take no new node now, checked in this order; undefined when it can. `templates:
+ * false` leaves the template out (a sizes-only look has not built it): explain and /status use this too.
+ */
+export function groupBlock(
+  g: GroupCandidate,
+  now: number,
+  target: number,
+  templates = true,
+): GroupBlock | undefined {
+  if (g.disabled) return { kind: 'disabled', reason: g.disabled };
+  if (templates && g.templateError) return { kind: 'no-template', reason: g.templateError };
+  if (templates && !g.template) return { kind: 'no-template', reason: 'no template node' };
   if (g.backoffUntil !== undefined && g.backoffUntil > now)
-    return `in back-off after a failed scale-up until ${new Date(g.backoffUntil).toISOString()}`;
-  if (target >= g.maxSize) return `at its max size ${g.maxSize}`;
+    return {
+      kind: 'backoff',
+      reason: `in back-off after a failed scale-up until ${new Date(g.backoffUntil).toISOString()}`,
+    };
+  if (target >= g.maxSize) return { kind: 'at-max', reason: `at its max size ${g.maxSize}` };
   return undefined;
 }
 
