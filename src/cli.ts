@@ -1,4 +1,5 @@
 import { createAutoscaler } from './autoscaler/controller.ts';
+import { createScaleDown } from './autoscaler/scaledown-controller.ts';
 import { createMachineDeletion } from './machines/controller.ts';
 import { parseArgs } from 'node:util';
 import { CAPI_VERSIONS, type CapiVersion } from './capi/types.ts';
@@ -24,7 +25,7 @@ commands:
   run [--dry-run] [--no-demo] [--capi-version V] [--config PATH] [--set k=v] [--kubeconfig PATH] [--port N]
                                 run the service; without a management kubeconfig, on the local sandbox
                                 with its CAPI simulator and demo ('run --help' for details)
-  explain [--pod NS/NAME] [--group NS/NAME] [--cluster NS/NAME] [--json] [configuration flags]
+  explain [--pod NS/NAME | --node NAME] [--group NS/NAME] [--cluster NS/NAME] [--json] [configuration flags]
                                 print what the autoscaler would do now and why, without writing
                                 ('explain --help' for details)
   sandbox up [--json] [--demo] [--capi-version v1beta2|v1beta1]
@@ -126,15 +127,17 @@ configuration flags (precedence: defaults < --config file < CAPI_AUTOPILOT_* env
   --port N                      HTTP port for /healthz /readyz /metrics /status (server.port)
 The configuration reference is in README.md.`;
 
-const EXPLAIN_USAGE = `usage: capi-autopilot explain [--pod NS/NAME] [--group NS/NAME] [--cluster NS/NAME]
+const EXPLAIN_USAGE = `usage: capi-autopilot explain [--pod NS/NAME | --node NAME] [--group NS/NAME] [--cluster NS/NAME]
                               [--json] [--timeout SECONDS] [configuration flags]
 
 Prints what the autoscaler would do now in each workload cluster and why: node groups with their sizes,
 state and template node, the scale-ups it would make, and for every pending pod it would not help, each
-group's reason (the text of the pod's NotTriggerScaleUp event). Nothing is written. Without a management
-kubeconfig it reads the running sandbox ('npm start' or 'sandbox up' in another terminal).
+group's reason (the text of the pod's NotTriggerScaleUp event); then the nodes scale-down would remove
+and why every other node stays. Nothing is written. Without a management kubeconfig it reads the running
+sandbox ('npm start' or 'sandbox up' in another terminal).
 
   --pod NS/NAME                 only this pod (in the workload clusters): where it would go, or why not
+  --node NAME                   only this node (in the workload clusters): would scale-down remove it, or why not
   --group NS/NAME               only this node group (a MachineDeployment or MachineSet; or Kind/NS/NAME)
   --cluster NS/NAME             only this CAPI Cluster
   --json                        the decisions as JSON (the same records as /status)
@@ -149,7 +152,7 @@ async function explainCommand(argv: string[], io: Io): Promise<number> {
   }
   const own: Record<string, string | true> = {};
   const rest: string[] = [];
-  const valued = ['--pod', '--group', '--cluster', '--timeout'];
+  const valued = ['--pod', '--node', '--group', '--cluster', '--timeout'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a];
@@ -168,6 +171,13 @@ async function explainCommand(argv: string[], io: Io): Promise<number> {
       throw new UsageError(
         `--${flag} must be NAMESPACE/NAME${kind ? ' or KIND/NAMESPACE/NAME' : ''}, not '${String(v)}'`,
       );
+    return v;
+  };
+  if (own.pod !== undefined && own.node !== undefined)
+    throw new UsageError('--pod and --node exclude each other');
+  const nodeName = (v: string) => {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v))
+      throw new UsageError(`--node must be a node name, not '${v}'`);
     return v;
   };
   const timeout = Number(own.timeout ?? 30);
@@ -192,6 +202,7 @@ async function explainCommand(argv: string[], io: Io): Promise<number> {
     log,
     managementKubeconfig,
     pod: nsName('pod'),
+    ...(typeof own.node === 'string' ? { node: nodeName(own.node) } : {}),
     group: nsName('group', true),
     cluster: nsName('cluster'),
     json: own.json === true,
@@ -240,12 +251,17 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       tracing,
       managementKubeconfig: sandbox?.kubeconfig,
       dryRun,
-      // Scale-up, and recovery of delete operations (scale-down and remediation will share its deleter).
+      // Scale-up, scale-down, and recovery of delete operations (remediation will share the deleter).
       // A dry run only decides: recovery would have to write to finish what it finds.
-      controllers: (env) => [
-        ...(dryRun ? [] : [createMachineDeletion(env).recovery]),
-        createAutoscaler(env).controller,
-      ],
+      controllers: (env) => {
+        const deletion = dryRun ? undefined : createMachineDeletion(env);
+        const autoscaler = createAutoscaler(env);
+        const scaleDown = createScaleDown(env, {
+          ...(deletion ? { deleter: deletion.deleter } : {}),
+          lastScaleUp: autoscaler.lastScaleUp,
+        });
+        return [...(deletion ? [deletion.recovery] : []), autoscaler.controller, scaleDown.controller];
+      },
     });
     if (dryRun) io.out('dry run: nothing is written; decisions are logged and shown in /status');
   } catch (e) {

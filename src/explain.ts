@@ -5,6 +5,8 @@ import { createAutoscaler, type Autoscaler } from './autoscaler/controller.ts';
 import type { Decision } from './autoscaler/decision.ts';
 import { explainLines, groupMatches, type ExplainFilter } from './autoscaler/explain.ts';
 import { whyNotPlanned } from './autoscaler/inputs.ts';
+import { createScaleDown, type ScaleDown } from './autoscaler/scaledown-controller.ts';
+import { scaleDownLines } from './autoscaler/scaledown-explain.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './runtime/log.ts';
 import type { Io } from './sandbox/commands.ts';
@@ -14,6 +16,8 @@ export interface ExplainOptions extends ExplainFilter {
   config: Config;
   log: Logger;
   managementKubeconfig?: string;
+  /** A node of a workload cluster: only its scale-down status. */
+  node?: string;
   /** `namespace/name` of one CAPI Cluster; default every Cluster. */
   cluster?: string;
   json: boolean;
@@ -23,6 +27,7 @@ export interface ExplainOptions extends ExplainFilter {
 
 export async function explain(io: Io, o: ExplainOptions): Promise<number> {
   let autoscaler: Autoscaler | undefined;
+  let scaleDown: ScaleDown | undefined;
   const service = await startService({
     config: o.config,
     log: o.log,
@@ -30,7 +35,11 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
     dryRun: true,
     serve: false,
     ...(o.cluster ? { clusters: [o.cluster] } : {}),
-    controllers: (env) => ((autoscaler = createAutoscaler(env, { dryRun: true })), []),
+    controllers: (env) => {
+      autoscaler = createAutoscaler(env, { dryRun: true });
+      scaleDown = createScaleDown(env, { dryRun: true });
+      return [];
+    },
   });
   try {
     const deadline = Date.now() + o.timeoutMs;
@@ -48,7 +57,7 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
       io.err(o.cluster ? `no Cluster ${o.cluster}` : 'no CAPI Cluster in the management cluster');
       return 1;
     }
-    const decisions: Decision[] = [];
+    const decisions: Array<Decision & { scaleDown?: unknown }> = [];
     const skipped: string[] = [];
     let shown = 0;
     for (const cluster of clusters) {
@@ -65,24 +74,36 @@ export async function explain(io: Io, o: ExplainOptions): Promise<number> {
         continue;
       }
       const pod = o.pod ? service.informers.get(`${cluster}/pods`)?.get(o.pod) : undefined;
-      // Narrowed views print only the clusters where the pod or group is.
+      const node = o.node ? service.informers.get(`${cluster}/nodes`)?.get(o.node) : undefined;
+      // Narrowed views print only the clusters where the pod, node or group is.
       if (o.pod && !pod) continue;
+      if (o.node && !node) continue;
       if (o.group && !o.pod && !hasGroup(d, o.group)) continue;
+      const sd = scaleDown!.explain(cluster);
       shown++;
-      decisions.push(d);
+      decisions.push({ ...d, ...(sd ? { scaleDown: sd } : {}) });
       if (o.json) continue;
+      if (o.node) {
+        io.out(`Cluster ${d.cluster}: scale-down at ${d.at} (no writes)`);
+        for (const l of sd ? scaleDownLines(sd, { node: o.node }) : ['  scale-down caches not synced'])
+          io.out(l);
+        continue;
+      }
       const notPlanned = pod
         ? whyNotPlanned(pod, new Date(), o.config.autoscaler.newPodScaleUpDelay)
         : undefined;
       for (const l of explainLines(d, o, notPlanned)) io.out(l);
+      if (!o.pod && sd) for (const l of scaleDownLines(sd, o.group ? { group: o.group } : {})) io.out(l);
     }
     if (o.json) io.out(JSON.stringify(decisions, null, 2));
-    if (shown === 0 && (o.pod || o.group)) {
+    if (shown === 0 && (o.pod || o.group || o.node)) {
       const where = skipped.length ? ` looked at (not looked at: ${skipped.join(', ')})` : '';
       io.err(
         o.pod
           ? `pod ${o.pod} not found in any workload cluster${where}`
-          : `no node group ${o.group!} in any workload cluster${where}`,
+          : o.node
+            ? `node ${o.node} not found in any workload cluster${where}`
+            : `no node group ${o.group!} in any workload cluster${where}`,
       );
       return 1;
     }
@@ -113,7 +134,7 @@ function hasGroup(d: Decision, wanted: string): boolean {
 }
 
 const synced = (s: Service, cluster: string) =>
-  ['nodes', 'pods'].every((r) => s.informers.get(`${cluster}/${r}`)?.hasSynced());
+  ['nodes', 'pods', 'daemonsets', 'pdbs'].every((r) => s.informers.get(`${cluster}/${r}`)?.hasSynced());
 
 const waitingReason = (s: Service, cluster: string) =>
   s.workload.waiting().find((w) => w.cluster === cluster)?.reason;

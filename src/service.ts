@@ -13,6 +13,8 @@ import { WorkloadClusters } from './kube/clusters.ts';
 import { Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { HttpsTransport, kubeConfigFrom } from './kube/transport.ts';
+import { discoverGroup, evictionVersion } from './kube/discovery.ts';
+import { sleepFor } from './runtime/wait.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
 import type { Controller } from './runtime/controller.ts';
 import type { Logger } from './runtime/log.ts';
@@ -74,6 +76,13 @@ export interface ControllerEnv {
 export interface WorkloadInformers {
   nodes: Informer<KubeObject>;
   pods: Informer<KubeObject>;
+  /** apps/v1 DaemonSets: whether a DaemonSet pod's controller still exists (drain filters). */
+  daemonSets: Informer<KubeObject>;
+  /**
+   * The policy API version (Eviction, PDBs) and the PDB informer, both unset until discovery on the
+   * workload cluster succeeded (it is retried while the connection lasts).
+   */
+  policy: { version?: 'v1' | 'v1beta1'; pdbs?: Informer<KubeObject> };
 }
 
 export interface Service {
@@ -227,14 +236,33 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         const n = (p as { spec?: { nodeName?: string } }).spec?.nodeName;
         return n ? [n] : [];
       });
-      const runs = [nodes.start(), pods.start()];
-      workloadInformers.set(name, { nodes: nodes.inf, pods: pods.inf });
-      for (const l of workloadListeners) l(name, { nodes: nodes.inf, pods: pods.inf });
+      const daemonSets = informer(name, 'daemonsets', '/apis/apps/v1/daemonsets', stop.signal);
+      const runs = [nodes.start(), pods.start(), daemonSets.start()];
+      const policy: WorkloadInformers['policy'] = {};
+      // PDBs are served as policy/v1 or v1beta1 depending on the cluster's version: discover first,
+      // retrying while the connection lasts (an unreachable cluster must not be given up on).
+      void (async () => {
+        for (let attempt = 0; !stop.signal.aborted; attempt++) {
+          try {
+            const version = evictionVersion(await discoverGroup(client, 'policy'));
+            const pdbs = informer(name, 'pdbs', `/apis/policy/${version}/poddisruptionbudgets`, stop.signal);
+            runs.push(pdbs.start());
+            Object.assign(policy, { version, pdbs: pdbs.inf });
+            return;
+          } catch (e) {
+            log.warn({ cluster: name, err: (e as Error).message }, 'policy API discovery failed; retrying');
+            await sleepFor(Math.min(30_000, 1000 * 2 ** attempt), stop.signal);
+          }
+        }
+      })();
+      const wi: WorkloadInformers = { nodes: nodes.inf, pods: pods.inf, daemonSets: daemonSets.inf, policy };
+      workloadInformers.set(name, wi);
+      for (const l of workloadListeners) l(name, wi);
       return async () => {
         workloadInformers.delete(name);
         stop.abort();
         await Promise.allSettled(runs.map((r) => r.done));
-        for (const r of ['nodes', 'pods']) {
+        for (const r of ['nodes', 'pods', 'daemonsets', 'pdbs']) {
           informers.delete(`${name}/${r}`);
           metrics.informerSynced.remove({ cluster: name, resource: r });
           metrics.informerLists.remove({ cluster: name, resource: r });

@@ -42,6 +42,8 @@ export interface Autoscaler {
   explain(cluster: string): Promise<Decision | undefined>;
   /** The last decision per cluster (/status). */
   decisions(): Decision[];
+  /** When this replica last scaled the cluster up (epoch ms): scale-down waits after it. */
+  lastScaleUp(cluster: string): number | undefined;
 }
 
 /** A sizes-only look at a cluster's groups (gauges, /status), queued apart from scale-up decisions. */
@@ -62,6 +64,7 @@ export function createAutoscaler(
   const lastPodEvent = new Map<string, { at: number; message: string }>();
   const backoff = new Map<string, { until: number; step: number; failed: Set<string> }>();
   const batches = new Map<string, { idle?: NodeJS.Timeout; max?: NodeJS.Timeout }>();
+  const scaledUpAt = new Map<string, number>();
   const templates = new TemplateCache();
   const report = new DecisionReport(env.metrics, events, (id) => groupRef(env, id));
   env.publishStatus('autoscaler', () => ({ dryRun, clusters: report.all().map((d) => abridged(d)) }));
@@ -76,10 +79,10 @@ export function createAutoscaler(
     mode: 'sizes' | 'plan' | 'explain',
   ): Promise<{ plan: Plan; groups: Map<string, NodeGroup>; decision: Decision } | undefined> {
     const { namespace, name } = refOf(cluster);
-    const conn = env.workload.get({ namespace, name });
     const pods = env.informers.get(`${cluster}/pods`);
     const nodes = env.informers.get(`${cluster}/nodes`);
-    if (!conn || !pods?.hasSynced() || !nodes?.hasSynced()) return undefined;
+    const synced = [pods, nodes, env.informers.get(`${cluster}/daemonsets`)].every((i) => i?.hasSynced());
+    if (!pods || !nodes || !synced) return undefined;
     const now = new Date();
     const pending = pendingPods(pods.list(), now, cfg.newPodScaleUpDelay);
     for (const p of pending.problems) log.warn({ cluster, problem: p }, 'pod not considered');
@@ -99,15 +102,7 @@ export function createAutoscaler(
     const reads = planning && groups.length > 0;
 
     const machines = mgmt('machines').list();
-    const daemonSets = reads
-      ? await conn.client.get<{ items: unknown[] }>('/apis/apps/v1/daemonsets').then(
-          (l) => l.items,
-          (e: Error) => (
-            log.warn({ cluster, err: e.message }, 'DaemonSets unreadable: templates charge none'),
-            []
-          ),
-        )
-      : [];
+    const daemonSets = reads ? (env.informers.get(`${cluster}/daemonsets`)?.list() ?? []) : [];
     const cands = groupCandidates({
       cluster: { namespace, name },
       groups,
@@ -209,7 +204,9 @@ export function createAutoscaler(
     reconcile: async (key) => {
       const sizes = key.startsWith(SIZES);
       const cluster = sizes ? key.slice(SIZES.length) : key;
-      if (!env.workload.get(refOf(cluster))) {
+      // Connected means its informers exist: they do before the connection is listed (the sizes look
+      // queued on connect would otherwise find it missing and be dropped).
+      if (!env.informers.has(`${cluster}/nodes`)) {
         report.forget(cluster); // the Cluster (or its connection) is gone
         return undefined;
       }
@@ -258,6 +255,7 @@ export function createAutoscaler(
         );
         if (r === 'failed') continue;
         if (r === 'conflict') return { requeueAfterMs: 200 }; // decide again on what changed
+        scaledUpAt.set(cluster, Date.now());
         env.metrics.scaledUpNodes.inc(
           { cluster, node_group: s.group.id, reason: 'pending_pods' },
           s.to - s.from,
@@ -391,6 +389,7 @@ export function createAutoscaler(
     controller,
     explain: async (cluster) => (await decide(cluster, 'explain'))?.decision,
     decisions: () => report.all(),
+    lastScaleUp: (cluster) => scaledUpAt.get(cluster),
   };
 }
 

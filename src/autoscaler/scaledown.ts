@@ -28,6 +28,8 @@ export const SCALE_DOWN_DISABLED_ANNOTATION = 'cluster-autoscaler.kubernetes.io/
 /** Why a node stays: a small fixed set, safe as a metric label. */
 export const SCALE_DOWN_REASON_CODES = [
   'owned',
+  'unreadable',
+  'machine_not_deletable',
   'scale_down_disabled',
   'not_autoscaled',
   'group_disabled',
@@ -55,6 +57,16 @@ export interface ScaleDownNode {
   scaleDownDisabled: boolean;
   /** Another actor owns the machine ("remediation", a delete in progress, ...): kept, never a destination. */
   owner?: string;
+  /**
+   * Why the node may not be removed although it stays usable as a destination: its Machine may not be
+   * deleted now (paused, not controlled by a MachineSet, ...) or something about it could not be read.
+   */
+  unremovable?: { code: 'unreadable' | 'machine_not_deletable'; reason: string };
+  /**
+   * A removal in progress drains it (with `owner` set): its pods to evict will need room on the nodes
+   * that stay, so the simulation places them first, before any removal of this loop.
+   */
+  leaving?: boolean;
   /** Every pod bound to the node, classified for a scale-down drain. */
   pods: readonly ClassifiedPod[];
 }
@@ -150,6 +162,7 @@ function eligibility(
   const no = (code: ScaleDownReasonCode, reason: string) => ({ code, reason });
   // Upstream's order: being deleted, the annotation, the node group, utilization, then the drain.
   if (n.owner !== undefined) return no('owned', `owned by ${n.owner}`);
+  if (n.unremovable !== undefined) return no(n.unremovable.code, n.unremovable.reason);
   if (n.scaleDownDisabled)
     return no('scale_down_disabled', `annotated ${SCALE_DOWN_DISABLED_ANNOTATION}=true`);
   if (n.group === undefined) return no('not_autoscaled', 'not in an autoscaled node group');
@@ -243,7 +256,15 @@ function choose(
   removable.sort(
     (a, b) => Number(b.empty) - Number(a.empty) || a.util.value - b.util.value || cmp(a.name, b.name),
   );
-  const dest = removable.some((c) => !c.empty) ? destinations(nodes, utils, candidates) : undefined;
+  const leaving = nodes.flatMap((n, i) => (n.leaving && n.pods.some((p) => p.action === 'evict') ? [i] : []));
+  const dest =
+    removable.some((c) => !c.empty) || leaving.length > 0
+      ? destinations(nodes, utils, candidates)
+      : undefined;
+  // Pods of removals in progress go first: the room they take is not there for this loop's removals.
+  // One pod at a time, best effort: a pod with no place is the running drain's problem, not this loop's.
+  for (const i of leaving.sort((a, b) => cmp(nodes[a]!.node.name, nodes[b]!.node.name)))
+    for (const pod of podsToMove(nodes[i]!.pods)) dest!.place(i, [pod]);
   let inFlight = 0;
   for (const g of input.groups.values()) inFlight += g.pendingRemovals;
   const perGroup = limits.maxNonEmptyPerGroup ?? 1;
@@ -264,7 +285,7 @@ function choose(
       );
     } else if (received) {
       const from = [...received].map((j) => nodes[j]!.node.name).sort();
-      keep(n, 'received_pods', `takes pods of ${from.join(', ')}, removed in this loop`);
+      keep(n, 'received_pods', `takes pods of ${from.join(', ')}, being removed`);
     } else if (total >= limits.maxTotal - inFlight) {
       keep(
         n,

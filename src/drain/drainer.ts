@@ -59,6 +59,11 @@ export interface DrainOptions {
   /** Unreachable node: pods whose deletion started this long ago count as gone (default 1, CAPI's). */
   skipWaitForDeleteTimeoutSeconds?: number;
   signal?: AbortSignal;
+  /**
+   * An annotation set on the node with the cordon and removed with it: who cordoned it, so a cordon left
+   * by a crash can be found and undone later (a person's cordon carries no such mark).
+   */
+  cordonAnnotation?: { key: string; value: string };
   /** More objects to put the drain's events on, e.g. the Machine (management cluster, its recorder). */
   eventTargets?: ReadonlyArray<{ recorder: EventRecorder; ref: ObjectRef }>;
 }
@@ -76,6 +81,8 @@ export interface DrainReport {
   durationMs: number;
   /** Whether the node was cordoned when the drain ended. */
   cordoned: boolean;
+  /** Whether this drain set the cordon (one already there, e.g. a person's, is not ours to undo). */
+  cordonedByDrain: boolean;
 }
 
 type PodObject = KubeObject & PodLike;
@@ -123,11 +130,13 @@ export class Drainer {
           passes: 0,
           durationMs: 0,
           cordoned: false,
+          cordonedByDrain: false,
         };
         let cordonedByUs = false;
         try {
-          cordonedByUs = await this.cordon(node, true);
+          cordonedByUs = await this.cordon(node, true, o.cordonAnnotation);
           report.cordoned = true;
+          report.cordonedByDrain = cordonedByUs;
           await this.event(
             node,
             o,
@@ -149,7 +158,7 @@ export class Drainer {
         }
         if (report.result !== 'succeeded' && o.onFailure === 'uncordon' && cordonedByUs) {
           // Only a cordon this drain set is undone; one a person set stays.
-          await this.cordon(node, false).then(
+          await this.cordon(node, false, o.cordonAnnotation).then(
             () => (report.cordoned = false),
             (e: Error) => this.d.log.warn({ node, err: e.message }, 'uncordon after a failed drain failed'),
           );
@@ -184,16 +193,34 @@ export class Drainer {
     await Promise.all(targets.map((t) => t.recorder.record(t.ref, type, reason, message)));
   }
 
-  /** Sets spec.unschedulable; answers whether this call changed it. */
-  private async cordon(node: string, on: boolean): Promise<boolean> {
+  /**
+   * Makes the node schedulable again (undoing a drain's cordon, and removing `annotation` if given);
+   * answers whether it was cordoned.
+   */
+  uncordon(node: string, annotation?: string): Promise<boolean> {
+    return this.cordon(node, false, annotation ? { key: annotation, value: '' } : undefined);
+  }
+
+  /** Sets spec.unschedulable (and sets or removes the mark); answers whether this call changed it. */
+  private async cordon(node: string, on: boolean, mark?: { key: string; value: string }): Promise<boolean> {
     const path = `/api/v1/nodes/${encodeURIComponent(node)}`;
-    const cur = await this.d.client.get<{ spec?: { unschedulable?: boolean } }>(path);
-    if ((cur.spec?.unschedulable ?? false) === on) return false;
+    const cur = await this.d.client.get<{
+      metadata?: { annotations?: Record<string, string> };
+      spec?: { unschedulable?: boolean };
+    }>(path);
+    const marked = mark !== undefined && mark.key in (cur.metadata?.annotations ?? {});
+    if ((cur.spec?.unschedulable ?? false) === on && (on || !marked)) return false;
+    const changes = (cur.spec?.unschedulable ?? false) !== on;
     await this.d.client.mergePatch(path, {
-      metadata: { annotations: actionAnnotations(new Date()) },
+      metadata: {
+        annotations: {
+          ...actionAnnotations(new Date()),
+          ...(mark ? { [mark.key]: on ? mark.value : null } : {}),
+        },
+      },
       spec: { unschedulable: on ? true : null },
     });
-    return true;
+    return changes;
   }
 
   private async passes(

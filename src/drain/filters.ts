@@ -81,7 +81,22 @@ export interface DrainPolicy {
   kubeSystemWithoutPdb: 'evict' | 'block';
   /** true: DaemonSet pods are left on the node (their controller would recreate them); false: they block. */
   ignoreDaemonSets: boolean;
+  /**
+   * 'block': a pod whose controller is not a ReplicationController, ReplicaSet, StatefulSet, Job or
+   * DaemonSet counts as not replicated (cluster-autoscaler's --skip-nodes-with-custom-controller-pods);
+   * unset: any controller counts.
+   */
+  customControllers?: 'block';
 }
+
+/** The controller kinds cluster-autoscaler knows to recreate a pod elsewhere. */
+export const KNOWN_CONTROLLER_KINDS: readonly string[] = [
+  'ReplicationController',
+  'ReplicaSet',
+  'StatefulSet',
+  'Job',
+  'DaemonSet',
+];
 
 /**
  * cluster-autoscaler scale-down defaults:
@@ -90,12 +105,14 @@ export interface DrainPolicy {
  *   DaemonSet is missing blocks as ControllerNotFound (replicacount rule, ahead of safe-to-evict).
  * - kubeSystemWithoutPdb: --skip-nodes-with-system-pods defaults to true (system rule enabled).
  * - ignoreDaemonSets: the daemonset rule marks DaemonSet pods drainable, so they never block.
+ * - customControllers: --skip-nodes-with-custom-controller-pods defaults to true.
  */
 export const SCALE_DOWN_POLICY: Readonly<DrainPolicy> = Object.freeze({
   localStorage: 'block',
   notReplicated: 'block',
   kubeSystemWithoutPdb: 'block',
   ignoreDaemonSets: true,
+  customControllers: 'block',
 });
 
 /**
@@ -255,6 +272,12 @@ export function classifyPod(pod: PodLike, ctx: ClassifyContext): PodClassificati
       action: ctx.policy.notReplicated,
       reason: 'NotReplicated',
       detail: 'no controller owner reference; nothing recreates it',
+    });
+  } else if (ctx.policy.customControllers === 'block' && !KNOWN_CONTROLLER_KINDS.includes(owner.kind)) {
+    findings.push({
+      action: ctx.policy.notReplicated,
+      reason: 'NotReplicated',
+      detail: `controlled by ${owner.kind} ${owner.name}, which is not known to recreate it elsewhere (custom controller)`,
     });
   }
   const pdbs = ctx.pdbsInNamespace.filter((p) => pdbMatchesPod(p, pod)).map((p) => p.metadata.name);

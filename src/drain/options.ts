@@ -4,7 +4,7 @@
 import type { Machine } from '../capi/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { DrainOptions } from './drainer.ts';
-import { MACHINE_DELETION_POLICY, SCALE_DOWN_POLICY } from './filters.ts';
+import { MACHINE_DELETION_POLICY, SCALE_DOWN_POLICY, type DrainPolicy } from './filters.ts';
 
 /** CAPI skips the drain of a Machine's node when the Machine carries this annotation (any value). */
 export const EXCLUDE_NODE_DRAINING_ANNOTATION = 'machine.cluster.x-k8s.io/exclude-node-draining';
@@ -49,6 +49,39 @@ export function drainFor(purpose: DrainPurpose, config: Config['drain'], machine
             : 'leave-cordoned'
           : config.onFailure,
       skipWaitForDeleteTimeoutSeconds: config.skipWaitForDeleteTimeoutSeconds,
+    },
+  };
+}
+
+/**
+ * The scale-down drain policy from cluster-autoscaler's switches (--skip-nodes-with-local-storage,
+ * -system-pods, -custom-controller-pods): each one off relaxes its rule from "blocks" to "evict".
+ */
+export function scaleDownPolicy(a: Config['autoscaler']): Readonly<DrainPolicy> {
+  return Object.freeze({
+    ...SCALE_DOWN_POLICY,
+    localStorage: a.skipNodesWithLocalStorage ? 'block' : 'evict',
+    kubeSystemWithoutPdb: a.skipNodesWithSystemPods ? 'block' : 'evict',
+    ...(a.skipNodesWithCustomControllerPods
+      ? { customControllers: 'block' }
+      : { customControllers: undefined }),
+  });
+}
+
+/**
+ * A scale-down drain: the drain configuration, with cluster-autoscaler's own limits for scale-down
+ * (--max-pod-eviction-time, --max-graceful-termination-sec) and its pod rules.
+ */
+export function scaleDownDrain(config: Config, machine?: Machine): DrainDecision {
+  const d = drainFor('scale-down', config.drain, machine);
+  if (!d.drain) return d;
+  return {
+    drain: true,
+    options: {
+      ...d.options,
+      policy: scaleDownPolicy(config.autoscaler),
+      podEvictionTimeoutMs: config.autoscaler.maxPodEvictionTime,
+      maxGracePeriodSeconds: config.autoscaler.maxGracefulTerminationSeconds,
     },
   };
 }

@@ -25,6 +25,10 @@ export interface Metrics {
   scaledUpNodes: Counter<GroupLabels | 'reason'>;
   scaledDownNodes: Counter<GroupLabels | 'reason'>;
   failedScaleUps: Counter<GroupLabels | 'reason'>;
+  failedScaleDowns: Counter<GroupLabels | 'reason'>;
+  unneededNodes: Gauge<GroupLabels>;
+  unremovableNodes: Gauge<'cluster' | 'reason'>;
+  scaleDownInCooldown: Gauge<'cluster'>;
   unschedulablePods: Gauge<'cluster'>;
   nodeGroupMinSize: Gauge<GroupLabels>;
   nodeGroupMaxSize: Gauge<GroupLabels>;
@@ -140,13 +144,33 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     ),
     scaledDownNodes: counter(
       'scaled_down_nodes_total',
-      'Nodes removed by scale-down, by node group and reason (empty, underutilized).',
+      'Nodes removed by scale-down, by node group and reason (empty, underutilized, unready).',
       groupReason,
     ),
     failedScaleUps: counter(
       'failed_scale_ups_total',
       'Scale-ups that failed, by node group and reason.',
       groupReason,
+    ),
+    failedScaleDowns: counter(
+      'failed_scale_downs_total',
+      'Node removals that did not happen, by node group and reason (drain, changed, refused, replaced, rolled_back, api_error).',
+      groupReason,
+    ),
+    unneededNodes: gauge(
+      'unneeded_nodes',
+      'Nodes of the node group that are scale-down candidates at the last evaluation (unneeded for any time).',
+      group,
+    ),
+    unremovableNodes: gauge(
+      'unremovable_nodes',
+      'Nodes kept at the last scale-down evaluation, by reason code (utilization, blocked_by_pod, min_size, ...).',
+      ['cluster', 'reason'],
+    ),
+    scaleDownInCooldown: gauge(
+      'scale_down_in_cooldown',
+      '1 while scale-down is paused after a scale-up, a deletion or a failure (or disabled).',
+      ['cluster'],
     ),
     unschedulablePods: gauge(
       'unschedulable_pods',

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   trace?: (key: string) => ReconcileTrace;
   /** Told when the controller starts or stops running (leadership gained or lost). */
   onActiveChange?: (active: boolean) => void;
+  /** Work the controller started outside its queue (removals in the background): awaited by stop(). */
+  onStop?: () => Promise<void>;
 }
 
 export type Outcome = 'success' | 'requeue' | 'error' | 'terminal';
@@ -61,6 +63,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     await this.queue.stop();
+    await this.o.onStop?.();
   }
 
   get idle(): boolean {

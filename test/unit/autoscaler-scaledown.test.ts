@@ -231,7 +231,7 @@ describe('the removal simulation', () => {
     expect(p.remove).toMatchObject([{ node: 'a', destinations: [{ to: 'b' }] }]);
     expect(keptOf(p, 'b')).toMatchObject({
       code: 'received_pods',
-      reason: 'takes pods of a, removed in this loop',
+      reason: 'takes pods of a, being removed',
     });
   });
 

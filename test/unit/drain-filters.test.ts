@@ -221,6 +221,7 @@ describe('policies', () => {
       notReplicated: 'block',
       kubeSystemWithoutPdb: 'block',
       ignoreDaemonSets: true,
+      customControllers: 'block',
     });
     expect(MACHINE_DELETION_POLICY).toEqual({
       localStorage: 'evict',
@@ -243,6 +244,17 @@ describe('policies', () => {
       'evict:DaemonSetNotFound',
     ],
     ['replicated', pod(), 'evict:Evictable', 'evict:Evictable'],
+    ['StatefulSet', pod({ owner: 'StatefulSet' }), 'evict:Evictable', 'evict:Evictable'],
+    ['Job', pod({ owner: 'Job' }), 'evict:Evictable', 'evict:Evictable'],
+    ['ReplicationController', pod({ owner: 'ReplicationController' }), 'evict:Evictable', 'evict:Evictable'],
+    // cluster-autoscaler's --skip-nodes-with-custom-controller-pods (default true): CAPI has no such rule.
+    ['custom controller', pod({ owner: 'Rollout' }), 'block:NotReplicated', 'evict:Evictable'],
+    [
+      'custom controller, safe to evict',
+      pod({ owner: 'Rollout', ann: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' } }),
+      'evict:SafeToEvict',
+      'evict:SafeToEvict',
+    ],
   ])('%s: scale-down vs machine deletion', (_name, p, scaleDown, machine) => {
     expect(outcome(p, ctx({ policy: SCALE_DOWN_POLICY }))).toBe(scaleDown);
     expect(outcome(p, ctx({ policy: MACHINE_DELETION_POLICY }))).toBe(machine);

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createAutoscaler } from '../../../src/autoscaler/controller.ts';
+import { createScaleDown } from '../../../src/autoscaler/scaledown-controller.ts';
+import { createMachineDeletion } from '../../../src/machines/controller.ts';
 import { createLogger } from '../../../src/runtime/log.ts';
 import { startService, type Service, type ServiceOptions } from '../../../src/service.ts';
 import { createDeployment, fixtures, type Management } from './capi.ts';
@@ -27,11 +29,23 @@ export function autoscalerSuite(env: { mgmt: Management }, suite: string) {
 
   /** Cluster c1 in a new namespace with md-a at 0, opted in with 4-CPU capacity annotations. */
   async function group(o: { max: number | string; annotations?: Record<string, string>; prefix?: string }) {
-    const { ns, pool } = await createDeployment(env.mgmt, { replicas: 0, prefix: o.prefix ?? 'as' });
+    return cluster({
+      replicas: 0,
+      prefix: o.prefix ?? 'as',
+      annotations: { ...opted(0, o.max), ...o.annotations },
+    });
+  }
+
+  /**
+   * Cluster c1 in a new namespace with md-a at `replicas`, in this suite, with capacity annotations and
+   * `annotations` (no min/max: not a node group until `optIn`), reachable through its kubeconfig Secret.
+   */
+  async function cluster(o: { replicas: number; prefix?: string; annotations?: Record<string, string> }) {
+    const { ns, pool } = await createDeployment(env.mgmt, { replicas: o.replicas, prefix: o.prefix ?? 'as' });
     await env.mgmt.api.mergePatch(capiPath(ns, 'machinedeployments', 'md-a'), {
       metadata: {
         labels: { [SUITE_LABEL]: suite },
-        annotations: { ...capacity(pool), ...opted(0, o.max), ...o.annotations },
+        annotations: { ...capacity(pool), ...o.annotations },
       },
     });
     // The service reaches the workload cluster through the Cluster's kubeconfig Secret, as with real CAPI.
@@ -43,13 +57,19 @@ export function autoscalerSuite(env: { mgmt: Management }, suite: string) {
     return { ns, pool };
   }
 
+  /** Makes `md` a node group with these bounds (cluster-autoscaler's annotations). */
+  const optIn = (ns: string, md: string, min: number, max: number) =>
+    env.mgmt.api.mergePatch(capiPath(ns, 'machinedeployments', md), {
+      metadata: { annotations: opted(min, max) },
+    });
+
   /** Another group `md` (with its own template) in the namespace of `group()`, opted in. */
   async function another(
     ns: string,
     pool: string,
-    o: { md: string; max: number; cpu: string; annotations?: Record<string, string> },
+    o: { md: string; max: number; cpu: string; annotations?: Record<string, string>; replicas?: number },
   ) {
-    const f = fixtures('v1beta2', ns, { md: o.md, replicas: 0, pool, cpu: o.cpu });
+    const f = fixtures('v1beta2', ns, { md: o.md, replicas: o.replicas ?? 0, pool, cpu: o.cpu });
     await env.mgmt.api.ok(
       'POST',
       `/apis/infrastructure.sandbox.capi-autopilot.io/v1alpha1/namespaces/${ns}/sandboxmachinetemplates`,
@@ -70,7 +90,7 @@ export function autoscalerSuite(env: { mgmt: Management }, suite: string) {
     (await env.mgmt.api.ok<{ spec: { replicas?: number } }>('GET', capiPath(ns, 'machinedeployments', md)))
       .spec.replicas;
 
-  return { discovery, group, another, replicas };
+  return { discovery, group, cluster, optIn, another, replicas };
 }
 
 function capacity(pool: string): Record<string, string> {
@@ -89,7 +109,7 @@ function capacity(pool: string): Record<string, string> {
 export function autoscalerService(
   env: { mgmt: Management },
   sets: string[],
-  o: { logs?: string[] } & Pick<ServiceOptions, 'dryRun'> = {},
+  o: { logs?: string[]; scaleDown?: boolean } & Pick<ServiceOptions, 'dryRun'> = {},
 ): Promise<Service> {
   const sink = new Writable({ write: (c: Buffer, _e, cb) => (o.logs?.push(c.toString()), cb()) });
   return startService({
@@ -103,6 +123,16 @@ export function autoscalerService(
     log: createLogger({ level: o.logs ? 'info' : 'warn', format: 'json' }, sink),
     portOverride: 0,
     ...(o.dryRun ? { dryRun: true } : {}),
-    controllers: (e) => [createAutoscaler(e).controller],
+    // Scale-down (with the delete protocol and its recovery) only where a file asks for it.
+    controllers: (e) => {
+      const autoscaler = createAutoscaler(e);
+      if (!o.scaleDown) return [autoscaler.controller];
+      const deletion = createMachineDeletion(e);
+      const scaleDown = createScaleDown(e, {
+        deleter: deletion.deleter,
+        lastScaleUp: autoscaler.lastScaleUp,
+      });
+      return [deletion.recovery, autoscaler.controller, scaleDown.controller];
+    },
   });
 }

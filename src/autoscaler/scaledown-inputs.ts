@@ -1,0 +1,302 @@
+// What the informers hold for ONE workload cluster turned into planScaleDown's input (scaledown.ts): each
+// node with its Machine, node group and classified pods, and each node group's size, min size, removals
+// in flight and options. Pure: raw objects in, nothing thrown for bad input. A node whose Machine or pods
+// cannot be read is kept with that reason (never removed on a guess); an unreadable node is left out.
+import { fromObjectOfKind } from '../capi/adapters/index.ts';
+import { findCondition } from '../capi/conditions.ts';
+import { ANNOTATIONS, type Machine, type MachineSet } from '../capi/types.ts';
+import {
+  classifyPod,
+  controllerOf,
+  DAEMONSET_POD_ANNOTATION,
+  MIRROR_ANNOTATION,
+  type DrainPolicy,
+  type PdbLike,
+  type PodLike,
+} from '../drain/filters.ts';
+import { whyGroupCannotShrink, whyNotDeletable } from '../machines/eligibility.ts';
+import { fighting, ledgerOf, markOf, pendingCount, REMEDIATION_ANNOTATION } from '../machines/records.ts';
+import type { GroupRef } from '../machines/snapshot.ts';
+import type { NodeGroup } from './nodegroups.ts';
+import { simNodeFrom, simPodFrom } from './objects.ts';
+import {
+  SCALE_DOWN_DISABLED_ANNOTATION,
+  type ClassifiedPod,
+  type Kept,
+  type ScaleDownGroup,
+  type ScaleDownNode,
+} from './scaledown.ts';
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {};
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const meta = (o: unknown): Json => obj(obj(o).metadata);
+
+/** Another writer moved spec.replicas twice within this window: the group is not scaled (as scale-up). */
+const FIGHT_WINDOW_MS = 10 * 60_000;
+
+export interface ScaleDownSnapshot {
+  cluster: { namespace: string; name: string };
+  /** The Cluster is paused (spec.paused or the paused annotation). */
+  clusterPaused: boolean;
+  /** From discoverNodeGroups: this cluster's groups (others are skipped). */
+  groups: readonly NodeGroup[];
+  /** Management cluster. */
+  machineSets: readonly unknown[];
+  machines: readonly unknown[];
+  /** Workload cluster. */
+  nodes: readonly unknown[];
+  pods: readonly unknown[];
+  pdbs: readonly PdbLike[];
+  /** `namespace/name` of each DaemonSet. */
+  daemonSets: ReadonlySet<string>;
+  policy: Readonly<DrainPolicy>;
+  now: Date;
+  /** Nodes this service is removing now (before their Machine carries the mark). */
+  removing: ReadonlySet<string>;
+}
+
+/** The Machine behind a node: what the delete protocol is handed when the node goes. */
+export interface NodeMachine {
+  namespace: string;
+  name: string;
+  uid: string;
+  group: GroupRef;
+  machine: Machine;
+}
+
+export interface ScaleDownInputs {
+  nodes: ScaleDownNode[];
+  groups: Map<string, ScaleDownGroup>;
+  /** Node name → its Machine, for nodes in a node group. */
+  machines: Map<string, NodeMachine>;
+  /** Nodes left out of the plan because they could not be read. */
+  unreadable: Kept[];
+  problems: string[];
+}
+
+export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
+  const { namespace } = s.cluster;
+  const problems: string[] = [];
+  const inCluster = (o: unknown) => meta(o).namespace === namespace;
+
+  // ---- node groups ----
+  const machineSets = new Map<string, MachineSet>();
+  for (const raw of s.machineSets.filter(inCluster)) {
+    try {
+      const ms = fromObjectOfKind(raw, 'MachineSet');
+      machineSets.set(ms.meta.name, ms);
+    } catch (e) {
+      problems.push(`MachineSet ${namespace}/${String(meta(raw).name)} unreadable: ${(e as Error).message}`);
+    }
+  }
+  const groups = new Map<string, ScaleDownGroup>();
+  const pausedGroups = new Set<string>();
+  const groupByObject = new Map<string, string>(); // `<kind>/<name>` → group key
+  for (const g of s.groups) {
+    if (g.namespace !== namespace || g.clusterName !== s.cluster.name) continue;
+    groupByObject.set(`${g.kind}/${g.name}`, g.key);
+    const { ledger, error } = ledgerOf(g.object.meta.annotations);
+    const sets =
+      g.kind === 'MachineSet'
+        ? [g.name]
+        : [...machineSets.values()]
+            .filter((ms) => ms.ownerMachineDeployment === g.name)
+            .map((m) => m.meta.name);
+    const active = sets.filter((n) => (machineSets.get(n)?.replicas ?? 0) > 0).length;
+    // As the delete protocol reads it (snapshot.ts): the Cluster, the group or one of its MachineSets.
+    const paused =
+      s.clusterPaused ||
+      ANNOTATIONS.paused in g.object.meta.annotations ||
+      sets.some((n) => ANNOTATIONS.paused in (machineSets.get(n)?.meta.annotations ?? {}));
+    if (paused) pausedGroups.add(g.key);
+    const blocked =
+      g.disabled ??
+      whyGroupCannotShrink({
+        replicas: g.replicas,
+        minSize: g.minSize,
+        pending: 0,
+        ...(error ? { ledgerError: error } : {}),
+        paused,
+        activeMachineSets: g.kind === 'MachineSet' ? 1 : active,
+        checkMinSize: false,
+      }) ??
+      (fighting(ledger, s.now, FIGHT_WINDOW_MS)
+        ? `another writer changed spec.replicas ${ledger?.foreignWrites} times, last at ${ledger?.lastForeignWrite}: not fighting it`
+        : undefined);
+    groups.set(g.key, {
+      minSize: g.minSize ?? 0,
+      target: g.replicas ?? 0,
+      pendingRemovals: pendingCount(ledger),
+      options: g.options ?? OPTIONS_OF_DISABLED,
+      ...(blocked !== undefined ? { disabled: blocked } : {}),
+    });
+  }
+
+  // ---- machines by node ----
+  const byProviderID = new Map<string, NodeMachine>();
+  const byNodeRef = new Map<string, NodeMachine>();
+  const unreadableMachines: string[] = [];
+  for (const raw of s.machines.filter(inCluster)) {
+    let m: Machine;
+    try {
+      m = fromObjectOfKind(raw, 'Machine');
+    } catch (e) {
+      const name = `${namespace}/${String(meta(raw).name)}`;
+      unreadableMachines.push(name);
+      problems.push(`Machine ${name} unreadable: ${(e as Error).message}`);
+      continue;
+    }
+    if (m.clusterName !== s.cluster.name) continue;
+    const ms = m.ownerMachineSet !== undefined ? machineSets.get(m.ownerMachineSet) : undefined;
+    const key =
+      (ms?.ownerMachineDeployment !== undefined
+        ? groupByObject.get(`MachineDeployment/${ms.ownerMachineDeployment}`)
+        : undefined) ?? (ms ? groupByObject.get(`MachineSet/${ms.meta.name}`) : undefined);
+    if (key === undefined) continue;
+    const [kind, , name] = key.split('/') as [GroupRef['kind'], string, string];
+    const nm: NodeMachine = {
+      namespace,
+      name: m.meta.name,
+      uid: m.meta.uid ?? '',
+      group: { namespace, kind, name },
+      machine: m,
+    };
+    if (m.providerID !== undefined) byProviderID.set(m.providerID, nm);
+    if (m.nodeRef !== undefined) byNodeRef.set(m.nodeRef, nm);
+  }
+
+  // ---- pods by node ----
+  const podsOn = new Map<string, unknown[]>();
+  for (const p of s.pods) {
+    const node = str(obj(obj(p).spec).nodeName);
+    if (node === undefined) continue;
+    const list = podsOn.get(node);
+    if (list) list.push(p);
+    else podsOn.set(node, [p]);
+  }
+  const ctx = {
+    now: s.now.getTime(),
+    daemonSetExists: (ns: string, name: string) => s.daemonSets.has(`${ns}/${name}`),
+    pdbsInNamespace: s.pdbs,
+    policy: s.policy,
+  };
+
+  // ---- nodes ----
+  const nodes: ScaleDownNode[] = [];
+  const machines = new Map<string, NodeMachine>();
+  const unreadable: Kept[] = [];
+  for (const raw of s.nodes) {
+    const r = simNodeFrom(raw);
+    if ('error' in r) {
+      const name = String(meta(raw).name ?? '<unnamed>');
+      unreadable.push({ node: name, code: 'unreadable', reason: `node unreadable: ${r.error}` });
+      continue;
+    }
+    const node = r.node;
+    const providerID = str(obj(obj(raw).spec).providerID);
+    const nm =
+      (providerID !== undefined ? byProviderID.get(providerID) : undefined) ?? byNodeRef.get(node.name);
+    const group = nm?.group ? `${nm.group.kind}/${namespace}/${nm.group.name}` : undefined;
+    if (nm) machines.set(node.name, nm);
+
+    const pods: ClassifiedPod[] = [];
+    let badPod: string | undefined;
+    for (const p of podsOn.get(node.name) ?? []) {
+      const sp = simPodFrom(p);
+      if ('error' in sp) {
+        badPod ??= `pod ${String(meta(p).namespace)}/${String(meta(p).name)} could not be read (${sp.error}); the node is not judged on a guess`;
+        continue;
+      }
+      const c = classifyPod(p as PodLike, ctx);
+      const a = obj(meta(p).annotations);
+      pods.push({
+        pod: sp.pod,
+        action: c.action,
+        detail: c.detail,
+        daemonSet: controllerOf(p as PodLike)?.kind === 'DaemonSet' || a[DAEMONSET_POD_ANNOTATION] === 'true',
+        mirror: a[MIRROR_ANNOTATION] !== undefined,
+      });
+    }
+
+    const ready = findReady(raw);
+    const disabled = obj(meta(raw).annotations)[SCALE_DOWN_DISABLED_ANNOTATION];
+    const n: ScaleDownNode = {
+      node,
+      ...(group !== undefined ? { group } : {}),
+      ready: ready.status === 'True',
+      ...(ready.status !== 'True' && ready.since !== undefined ? { readyChangedAt: ready.since } : {}),
+      scaleDownDisabled: disabled === 'true',
+      pods,
+    };
+    const owner = ownerOf(raw, nm?.machine, s.removing.has(node.name));
+    if (owner !== undefined) {
+      n.owner = owner;
+      // Its pods are (or will be) evicted by a scale-down: they need room on the nodes that stay.
+      if (
+        s.removing.has(node.name) ||
+        (nm && markOf(nm.machine.meta.annotations).mark?.purpose === 'scale-down')
+      )
+        n.leaving = true;
+    } else if (badPod !== undefined) n.unremovable = { code: 'unreadable', reason: badPod };
+    else if (disabled !== undefined && disabled !== 'true' && disabled !== 'false')
+      n.unremovable = {
+        code: 'unreadable',
+        reason: `${SCALE_DOWN_DISABLED_ANNOTATION}=${JSON.stringify(disabled)} is not "true" or "false"; kept until it is`,
+      };
+    else if (nm && group !== undefined) {
+      const why = whyNotDeletable(nm.machine, {
+        paused: pausedGroups.has(group),
+        purpose: 'scale-down',
+      });
+      if (why !== undefined)
+        n.unremovable = {
+          code: 'machine_not_deletable',
+          reason: `Machine ${nm.name} may not be deleted: ${why}`,
+        };
+    } else if (group === undefined && unreadableMachines.length > 0 && groupByObject.size > 0)
+      // Its Machine may be one we could not read: it is not in a group as far as we know, so it stays.
+      n.unremovable = {
+        code: 'unreadable',
+        reason: `no readable Machine found for it (unreadable: ${unreadableMachines.join(', ')})`,
+      };
+    nodes.push(n);
+  }
+  return { nodes, groups, machines, unreadable, problems };
+}
+
+/** Who else is acting on the node or its Machine: its deletion, remediation, another operation. */
+function ownerOf(node: unknown, m: Machine | undefined, removing: boolean): string | undefined {
+  if (removing) return 'this service (scale-down in progress)';
+  if (meta(node).deletionTimestamp != null) return 'its deletion (the Node is being deleted)';
+  if (!m) return undefined;
+  if (m.meta.deletionTimestamp) return `the deletion of Machine ${m.meta.name}`;
+  const a = m.meta.annotations;
+  const { mark } = markOf(a);
+  if (mark) return `operation ${mark.id} (${mark.purpose}) on Machine ${m.meta.name}`;
+  if (REMEDIATION_ANNOTATION in a) return `remediation of Machine ${m.meta.name}`;
+  if (ANNOTATIONS.remediateMachine in a)
+    return `remediation (${ANNOTATIONS.remediateMachine} on Machine ${m.meta.name})`;
+  const cs = [...m.conditions, ...(m.otherVersionConditions ?? [])];
+  if (findCondition(cs, 'OwnerRemediated')?.status === 'False')
+    return `its owner's remediation (OwnerRemediated=False on Machine ${m.meta.name})`;
+  if (findCondition(cs, 'ExternallyRemediated')?.status === 'False')
+    return `an external remediation (ExternallyRemediated=False on Machine ${m.meta.name})`;
+  return undefined;
+}
+
+function findReady(node: unknown): { status?: string; since?: number } {
+  const cs = obj(obj(node).status).conditions;
+  const c = (Array.isArray(cs) ? cs : []).map(obj).find((x) => x.type === 'Ready');
+  if (!c) return {};
+  const t = Date.parse(String(c.lastTransitionTime ?? ''));
+  return { status: String(c.status), ...(Number.isFinite(t) ? { since: t } : {}) };
+}
+
+/** A disabled group keeps its nodes whatever the options say; these only fill the type. */
+const OPTIONS_OF_DISABLED: ScaleDownGroup['options'] = {
+  scaleDownUtilizationThreshold: 0,
+  scaleDownUnneededTime: Number.MAX_SAFE_INTEGER,
+  scaleDownUnreadyTime: Number.MAX_SAFE_INTEGER,
+};
