@@ -19,8 +19,8 @@ import {
   pendingPods,
 } from './inputs.ts';
 import { abridged, buildDecision, type Decision } from './decision.ts';
-import { fetchTemplates, readPriorities, scaleUp, TemplateCache } from './io.ts';
-import { discoverNodeGroups, type NodeGroup } from './nodegroups.ts';
+import { discoverFromCaches, fetchTemplates, readPriorities, scaleUp, TemplateCache } from './io.ts';
+import type { NodeGroup } from './nodegroups.ts';
 import { staticFit } from './predicates.ts';
 import { DecisionReport } from './report.ts';
 import { planScaleUp, type Plan } from './scaleup.ts';
@@ -86,13 +86,7 @@ export function createAutoscaler(
     const now = new Date();
     const pending = pendingPods(pods.list(), now, cfg.newPodScaleUpDelay);
     for (const p of pending.problems) log.warn({ cluster, problem: p }, 'pod not considered');
-    const discovered = discoverNodeGroups({
-      clusters: mgmt('clusters').list(),
-      machineDeployments: mgmt('machinedeployments').list(),
-      machineSets: mgmt('machinesets').list(),
-      discovery: env.config.discovery,
-      defaults: cfg,
-    });
+    const discovered = discoverFromCaches(env);
     const groups = discovered.groups.filter((g) => g.namespace === namespace && g.clusterName === name);
     const ignored = discovered.ignored.filter((i) => i.key.split('/')[1] === namespace);
     const byKey = new Map(groups.map((g) => [g.key, g]));

@@ -9,6 +9,7 @@ import { formatLedger, LEDGER_ANNOTATION, ledgerOf, scaleUpLedger } from '../mac
 import { groupPath } from '../machines/snapshot.ts';
 import { actionAnnotations } from '../tracing/spans.ts';
 import { parsePriorities, type Priorities } from './expander.ts';
+import { discoverNodeGroups, type NodeGroupsResult } from './nodegroups.ts';
 import type { NodeGroup } from './nodegroups.ts';
 
 export const PRIORITY_CONFIGMAP = 'cluster-autoscaler-priority-expander';
@@ -136,4 +137,16 @@ export async function readPriorities(env: ControllerEnv, log: Log): Promise<Prio
     );
     return undefined;
   }
+}
+
+/** The node groups (and ignored objects) of every Cluster, from the management caches. */
+export function discoverFromCaches(env: ControllerEnv): NodeGroupsResult {
+  const mgmt = (r: string) => env.informers.get(`management/${r}`)!.list();
+  return discoverNodeGroups({
+    clusters: mgmt('clusters'),
+    machineDeployments: mgmt('machinedeployments'),
+    machineSets: mgmt('machinesets'),
+    discovery: env.config.discovery,
+    defaults: env.config.autoscaler,
+  });
 }

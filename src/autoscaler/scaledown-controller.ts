@@ -15,7 +15,7 @@ import { markOf } from '../machines/records.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
 import { recordDecision } from '../tracing/spans.ts';
-import { discoverNodeGroups } from './nodegroups.ts';
+import { discoverFromCaches } from './io.ts';
 import { executeRemoval, SCALE_DOWN_CORDON_ANNOTATION } from './scaledown-exec.ts';
 import { scaleDownInputs } from './scaledown-inputs.ts';
 import { ScaleDownReporter, type ScaleDownReport } from './scaledown-report.ts';
@@ -103,13 +103,7 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
     const [nodes, pods, daemonSets, pdbs] = inf as [NonNullable<(typeof inf)[0]>, ...typeof inf];
     const now = new Date();
     const state = stateOf(cluster);
-    const discovered = discoverNodeGroups({
-      clusters: mgmt('clusters').list(),
-      machineDeployments: mgmt('machinedeployments').list(),
-      machineSets: mgmt('machinesets').list(),
-      discovery: env.config.discovery,
-      defaults: cfg,
-    });
+    const discovered = discoverFromCaches(env);
     const inputs = scaleDownInputs({
       cluster: { namespace, name },
       clusterPaused: clusterPaused(mgmt('clusters').get(cluster)),

@@ -92,6 +92,8 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
     }
   }
   const groups = new Map<string, ScaleDownGroup>();
+  /** Machines with a pending scale-down entry on their group's ledger, by group key. */
+  const registered = new Map<string, Set<string>>();
   const pausedGroups = new Set<string>();
   const groupByObject = new Map<string, string>(); // `<kind>/<name>` → group key
   for (const g of s.groups) {
@@ -104,7 +106,15 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
         : [...machineSets.values()]
             .filter((ms) => ms.ownerMachineDeployment === g.name)
             .map((m) => m.meta.name);
-    const active = sets.filter((n) => (machineSets.get(n)?.replicas ?? 0) > 0).length;
+    // As the delete protocol counts them (snapshot.ts): MachineSets with replicas wanted or still there.
+    const active = sets.filter((n) => {
+      const ms = machineSets.get(n);
+      return (
+        ms !== undefined &&
+        !ms.meta.deletionTimestamp &&
+        ((ms.replicas ?? 0) > 0 || (ms.status.replicas ?? 0) > 0)
+      );
+    }).length;
     // As the delete protocol reads it (snapshot.ts): the Cluster, the group or one of its MachineSets.
     const paused =
       s.clusterPaused ||
@@ -125,6 +135,14 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
       (fighting(ledger, s.now, FIGHT_WINDOW_MS)
         ? `another writer changed spec.replicas ${ledger?.foreignWrites} times, last at ${ledger?.lastForeignWrite}: not fighting it`
         : undefined);
+    registered.set(
+      g.key,
+      new Set(
+        Object.values(ledger?.ops ?? {})
+          .filter((e) => e.state === 'pending' && e.purpose === 'scale-down')
+          .map((e) => e.machine),
+      ),
+    );
     groups.set(g.key, {
       minSize: g.minSize ?? 0,
       target: g.replicas ?? 0,
@@ -239,6 +257,10 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
         (nm && markOf(nm.machine.meta.annotations).mark?.purpose === 'scale-down')
       )
         n.leaving = true;
+      // Chosen but not registered on the group's ledger yet: counted here, so the next loop does not
+      // count on the same room above the min size (once registered, the ledger counts it).
+      const g = group !== undefined ? groups.get(group) : undefined;
+      if (g && nm && s.removing.has(node.name) && !registered.get(group!)?.has(nm.name)) g.pendingRemovals++;
     } else if (badPod !== undefined) n.unremovable = { code: 'unreadable', reason: badPod };
     else if (disabled !== undefined && disabled !== 'true' && disabled !== 'false')
       n.unremovable = {

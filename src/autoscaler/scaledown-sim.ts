@@ -21,12 +21,13 @@ import type { SimNode, SimPod } from './types.ts';
 import type { ClassifiedPod } from './utilization.ts';
 
 /** Why a node takes no pod at all in this loop, whatever the pod. */
-export type Exclusion = 'removed' | 'not-ready' | 'owned';
+export type Exclusion = 'removed' | 'not-ready' | 'owned' | 'unreadable';
 
 const EXCLUDED_TEXT: Record<Exclusion, string> = {
   removed: 'node(s) being removed in this loop',
   'not-ready': 'node(s) not Ready',
   owned: 'node(s) owned by another operation',
+  unreadable: 'node(s) with something unreadable (their room is unknown)',
 };
 
 export interface DestinationNode {

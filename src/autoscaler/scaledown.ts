@@ -329,8 +329,8 @@ function choose(
 }
 
 /**
- * Where evicted pods may go: every node but those not Ready or owned by another operation (cordoned ones
- * are left to fits()). Tried fullest first, so pods pack onto busy nodes, with this loop's candidates
+ * Where evicted pods may go: every node but those not Ready, owned by another operation or not fully
+ * readable (cordoned ones are left to fits()). Tried fullest first, so pods pack onto busy nodes, with this loop's candidates
  * last, so moving pods spoils as few other removals as possible; ties by name.
  */
 function destinations(
@@ -340,8 +340,15 @@ function destinations(
 ): Destinations {
   const candidate = new Uint8Array(nodes.length);
   for (const c of candidates) candidate[c.i] = 1;
+  // A node with an unreadable pod: the room that pod takes is unknown, so none is counted on.
   const excluded = nodes.map((n): Exclusion | undefined =>
-    n.owner !== undefined ? 'owned' : n.ready ? undefined : 'not-ready',
+    n.owner !== undefined
+      ? 'owned'
+      : n.unremovable?.code === 'unreadable'
+        ? 'unreadable'
+        : n.ready
+          ? undefined
+          : 'not-ready',
   );
   const order = [...nodes.keys()].sort(
     (a, b) =>

@@ -4,9 +4,16 @@
 // reports in /status but writes nothing at all (no scale, no event, no lease).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/autoscaler/decision.ts';
-import { main } from '../../src/cli.ts';
 import type { Service } from '../../src/service.ts';
-import { autoscalerService, autoscalerSuite, capiPath, opted, POOL_LABEL } from './support/autoscaler.ts';
+import {
+  autoscalerService,
+  autoscalerSuite,
+  capiPath,
+  explainCli,
+  metricValue,
+  opted,
+  POOL_LABEL,
+} from './support/autoscaler.ts';
 import { createDeployment, useSimulator } from './support/capi.ts';
 import { clusterApi, eventually, testNamespace } from './support/kube.ts';
 
@@ -39,30 +46,8 @@ describe('autoscaler: explain, gauges and events, dry run', () => {
   // Pods' events are in the workload cluster, node groups' in the management cluster.
   const events = async (path: string, api = workload) =>
     (await api.ok<{ items: Event[] }>('GET', path)).items;
-  const explain = async (...args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(
-      [
-        'explain',
-        '--kubeconfig',
-        env.mgmt.kubeconfigPath,
-        '--set',
-        'workloadClusters.mode=secret',
-        '--set',
-        suite.discovery,
-        ...args,
-      ],
-      { out: (l) => out.push(l), err: (l) => err.push(l) },
-    );
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-  const metric = async (name: string, labels: string) => {
-    const line = (await svc.metrics.registry.metrics())
-      .split('\n')
-      .find((l) => l.startsWith(`capi_autopilot_${name}{`) && l.includes(labels));
-    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const explain = (...args: string[]) => explainCli(env, suite.discovery, ...args);
+  const metric = (name: string, labels: string) => metricValue(svc, name, labels);
 
   it('explain --pod prints the reasons of the NotTriggerScaleUp event; --group and --json the group', async () => {
     const { ns, pool } = await suite.group({ max: 3 });

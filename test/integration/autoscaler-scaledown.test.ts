@@ -2,10 +2,17 @@
 // Eviction API (PDBs honoured by the real apiserver), deletes their Machines through the atomic protocol
 // (CAPI simulator), and says why every other node stays (explain, /status, events, metrics).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.ts';
 import type { Service } from '../../src/service.ts';
 import { REMEDIATION_ANNOTATION } from '../../src/machines/records.ts';
-import { autoscalerService, autoscalerSuite, capiPath, opted, POOL_LABEL } from './support/autoscaler.ts';
+import {
+  autoscalerService,
+  autoscalerSuite,
+  capiPath,
+  explainCli,
+  metricValue,
+  opted,
+  POOL_LABEL,
+} from './support/autoscaler.ts';
 import { useSimulator } from './support/capi.ts';
 import { clusterApi, eventually, testNamespace } from './support/kube.ts';
 
@@ -138,30 +145,8 @@ describe('autoscaler: scale-down through drain and atomic delete', () => {
     (
       await workload.ok<{ items: Event[] }>('GET', `/api/v1/events?fieldSelector=reason%3D${reason}`)
     ).items.filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name);
-  const explain = async (...args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(
-      [
-        'explain',
-        '--kubeconfig',
-        env.mgmt.kubeconfigPath,
-        '--set',
-        'workloadClusters.mode=secret',
-        '--set',
-        suite.discovery,
-        ...args,
-      ],
-      { out: (l) => out.push(l), err: (l) => err.push(l) },
-    );
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
-  const metric = async (name: string, labels: string) => {
-    const line = (await svc.metrics.registry.metrics())
-      .split('\n')
-      .find((l) => l.startsWith(`capi_autopilot_${name}{`) && l.includes(labels));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const explain = (...args: string[]) => explainCli(env, suite.discovery, ...args);
+  const metric = async (name: string, labels: string) => (await metricValue(svc, name, labels)) ?? 0;
   const machinesOf = async (ns: string) =>
     (
       await env.mgmt.api.ok<{

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { createAutoscaler } from '../../../src/autoscaler/controller.ts';
+import { main } from '../../../src/cli.ts';
 import { createScaleDown } from '../../../src/autoscaler/scaledown-controller.ts';
 import { createMachineDeletion } from '../../../src/machines/controller.ts';
 import { createLogger } from '../../../src/runtime/log.ts';
@@ -135,4 +136,32 @@ export function autoscalerService(
       return [deletion.recovery, autoscaler.controller, scaleDown.controller];
     },
   });
+}
+
+/** `capi-autopilot explain` in-process against this file's management cluster, scoped to `discovery`. */
+export async function explainCli(env: { mgmt: Management }, discovery: string, ...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    [
+      'explain',
+      '--kubeconfig',
+      env.mgmt.kubeconfigPath,
+      '--set',
+      'workloadClusters.mode=secret',
+      '--set',
+      discovery,
+      ...args,
+    ],
+    { out: (l) => out.push(l), err: (l) => err.push(l) },
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The value of the first sample of `capi_autopilot_<name>` whose labels contain `labels`. */
+export async function metricValue(svc: Service, name: string, labels: string): Promise<number | undefined> {
+  const line = (await svc.metrics.registry.metrics())
+    .split('\n')
+    .find((l) => l.startsWith(`capi_autopilot_${name}{`) && l.includes(labels));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
