@@ -36,14 +36,18 @@ export default tseslint.config(
   {
     files: [
       'src/capi/**',
-      'src/autoscaler/planner/**',
-      'src/drain/filters/**',
+      // The decision cores: pure functions over a snapshot (ARCHITECTURE.md).
+      'src/autoscaler/{scaleup,scaledown,scaledown-sim,scaledown-inputs,utilization,estimator,packing}.ts',
+      'src/autoscaler/{predicates,expander,goregexp,nodegroups,template,objects,inputs}.ts',
+      'src/autoscaler/{decision,explain,scaledown-explain}.ts',
+      'src/machines/{protocol,records,eligibility}.ts',
       'src/drain/filters.ts',
+      'src/drain/volumes.ts',
       'src/tracing/traceparent.ts',
       'src/tracing/carry.ts',
       'src/tracing/settings.ts',
       'src/kube/apipath.ts',
-      'src/remediation/evaluate/**',
+      'src/remediation/{health,short-circuit,types}.ts',
     ],
     rules: { 'no-restricted-imports': ['error', { patterns: impure }] },
   },

@@ -129,9 +129,10 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
       ...(cooldown !== undefined ? { cooldown } : {}),
       limits: {
         maxEmptyBulkDelete: cfg.maxEmptyBulkDelete,
-        maxNonEmptyPerGroup: 1,
+        maxNonEmptyPerGroup: cfg.maxScaleDownDrainsPerNodeGroup,
         maxTotal: cfg.maxScaleDownParallelism,
       },
+      pending: inputs.pending,
     });
     const report = reporter.build({
       cluster,
@@ -205,13 +206,20 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
       for (const p of e.inputs.problems) log.warn({ cluster, problem: p }, 'object not considered');
       const drainer = drainers(env).get(cluster);
       if (!dryRun && drainer) await undoLeftCordons(cluster, e, drainer);
+      // Leadership lost or the cluster forgotten while this reconcile waited: start nothing.
+      if (states.get(cluster) !== e.state || e.state.abort.signal.aborted) return undefined;
       for (const r of e.plan.remove) {
         if (dryRun || !deps.deleter) {
           log.info({ cluster, node: r.node, group: r.group, empty: r.empty }, 'dry run: would scale down');
           continue;
         }
         const machine = e.inputs.machines.get(r.node);
-        if (!machine || !drainer) continue; // both exist for every planned node once caches synced
+        const events = nodeEventsFor(cluster);
+        // All exist for every planned node once caches synced, unless the cluster is disconnecting.
+        if (!machine || !drainer || !events) {
+          log.info({ cluster, node: r.node }, 'scale-down skipped: workload cluster not ready for it');
+          continue;
+        }
         const n = e.inputs.nodes.find((x) => x.node.name === r.node)!;
         const u = e.plan.utilization.get(r.node)!;
         e.state.removing.set(r.node, {
@@ -230,10 +238,11 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
           policy,
           deleter: deps.deleter,
           drainer,
+          nodes: env.informers.get(`${cluster}/nodes`)!,
           pods: e.pods,
           pdbs: () => e.pdbs.list() as unknown as PdbLike[],
           daemonSetExists: (ns, ds) => e.daemonSets.get(`${ns}/${ds}`) !== undefined,
-          nodeEvents: nodeEventsFor(cluster),
+          nodeEvents: events,
           machineEvents,
           machineRef: {
             apiVersion: `cluster.x-k8s.io/${env.capiVersion}`,
@@ -274,13 +283,16 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
     e: NonNullable<ReturnType<typeof evaluate>>,
     drainer: NonNullable<ReturnType<ReturnType<typeof drainers>['get']>>,
   ) {
+    // A failed drain is meant to stay cordoned under this setting.
+    if (env.config.drain.onFailure === 'leave-cordoned') return;
+    const owned = new Set(e.inputs.nodes.filter((n) => n.owner !== undefined).map((n) => n.node.name));
     for (const raw of env.informers.get(`${cluster}/nodes`)!.list()) {
       const node = raw.metadata.name;
       if (!(SCALE_DOWN_CORDON_ANNOTATION in (raw.metadata.annotations ?? {}))) continue;
-      if (e.state.removing.has(node)) continue;
+      // Anyone acting on it (a delete operation, remediation, its deletion) keeps the cordon.
+      if (e.state.removing.has(node) || owned.has(node)) continue;
       const m = e.inputs.machines.get(node)?.machine;
-      if (!m || m.meta.deletionTimestamp) continue;
-      if (markOf(m.meta.annotations).mark?.purpose === 'scale-down') continue;
+      if (!m || m.meta.deletionTimestamp || markOf(m.meta.annotations).mark) continue;
       try {
         await drainer.uncordon(node, SCALE_DOWN_CORDON_ANNOTATION);
         log.info({ cluster, node }, 'uncordoned a node left cordoned by an interrupted scale-down');
@@ -293,11 +305,13 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
     }
   }
 
-  function nodeEventsFor(cluster: string): EventRecorder {
+  function nodeEventsFor(cluster: string): EventRecorder | undefined {
     let r = nodeEvents.get(cluster);
     if (!r) {
       const [namespace, name] = cluster.split('/') as [string, string];
-      r = new EventRecorder(env.workload.get({ namespace, name })!.client, {
+      const conn = env.workload.get({ namespace, name });
+      if (!conn) return undefined;
+      r = new EventRecorder(conn.client, {
         onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
       });
       nodeEvents.set(cluster, r);

@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.ts';
 import type { KubeObject } from '../kube/informer.ts';
 import { inSpan, logCorrelation, recordDecision } from '../tracing/spans.ts';
 import type { NodeMachine } from './scaledown-inputs.ts';
-import type { Removal } from './scaledown.ts';
+import { SCALE_DOWN_DISABLED_ANNOTATION, type Removal } from './scaledown.ts';
 
 /** Set on a node with the scale-down drain's cordon: a cordon left by a crash is found and undone. */
 export const SCALE_DOWN_CORDON_ANNOTATION = 'capi-autopilot.io/scale-down-cordon';
@@ -29,7 +29,8 @@ export interface RemovalContext {
   policy: Readonly<DrainPolicy>;
   deleter: MachineDeleter;
   drainer: Drainer;
-  /** The workload cluster's pods (indexed by `node`), PDBs and DaemonSets, for the re-check. */
+  /** The workload cluster's nodes, pods (indexed by `node`), PDBs and DaemonSets, for the re-check. */
+  nodes: { get(key: string): KubeObject | undefined };
   pods: { byIndex(name: string, value: string): KubeObject[] };
   pdbs: () => readonly PdbLike[];
   daemonSetExists: (namespace: string, name: string) => boolean;
@@ -192,6 +193,10 @@ function recheck(c: RemovalContext): string | undefined {
     pdbsInNamespace: c.pdbs(),
     policy: c.policy,
   };
+  const node = c.nodes.get(c.removal.node);
+  if (!node) return 'the node is gone';
+  if (node.metadata.annotations?.[SCALE_DOWN_DISABLED_ANNOTATION] === 'true')
+    return `the node is now annotated ${SCALE_DOWN_DISABLED_ANNOTATION}=true`;
   for (const raw of c.pods.byIndex('node', c.removal.node)) {
     const p = raw as unknown as PodLike;
     const k = classifyPod(p, ctx);

@@ -10,6 +10,7 @@ import {
   controllerOf,
   DAEMONSET_POD_ANNOTATION,
   MIRROR_ANNOTATION,
+  pdbMatchesPod,
   type DrainPolicy,
   type PdbLike,
   type PodLike,
@@ -18,7 +19,9 @@ import { whyGroupCannotShrink, whyNotDeletable } from '../machines/eligibility.t
 import { fighting, ledgerOf, markOf, pendingCount, REMEDIATION_ANNOTATION } from '../machines/records.ts';
 import type { GroupRef } from '../machines/snapshot.ts';
 import type { NodeGroup } from './nodegroups.ts';
+import { isUnschedulablePod } from './inputs.ts';
 import { simNodeFrom, simPodFrom } from './objects.ts';
+import type { SimPod } from './types.ts';
 import {
   SCALE_DOWN_DISABLED_ANNOTATION,
   type ClassifiedPod,
@@ -73,6 +76,8 @@ export interface ScaleDownInputs {
   machines: Map<string, NodeMachine>;
   /** Nodes left out of the plan because they could not be read. */
   unreadable: Kept[];
+  /** Pods not bound yet and not found unschedulable: the scheduler is about to place them. */
+  pending: SimPod[];
   problems: string[];
 }
 
@@ -138,8 +143,9 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
     registered.set(
       g.key,
       new Set(
+        // Any state: once applied, spec.replicas is already lower, so it must not be counted again.
         Object.values(ledger?.ops ?? {})
-          .filter((e) => e.state === 'pending' && e.purpose === 'scale-down')
+          .filter((e) => e.purpose === 'scale-down')
           .map((e) => e.machine),
       ),
     );
@@ -187,9 +193,20 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
 
   // ---- pods by node ----
   const podsOn = new Map<string, unknown[]>();
+  const pending: SimPod[] = [];
   for (const p of s.pods) {
     const node = str(obj(obj(p).spec).nodeName);
-    if (node === undefined) continue;
+    if (node === undefined) {
+      const phase = obj(obj(p).status).phase;
+      if (phase === 'Succeeded' || phase === 'Failed' || meta(p).deletionTimestamp != null) continue;
+      // Found unschedulable: no node here takes it (scale-up's matter). Otherwise it is about to land.
+      if (isUnschedulablePod(p)) continue;
+      const sp = simPodFrom(p);
+      if ('error' in sp)
+        problems.push(`pending pod ${String(meta(p).namespace)}/${String(meta(p).name)}: ${sp.error}`);
+      else pending.push(sp.pod);
+      continue;
+    }
     const list = podsOn.get(node);
     if (list) list.push(p);
     else podsOn.set(node, [p]);
@@ -200,6 +217,12 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
     pdbsInNamespace: s.pdbs,
     policy: s.policy,
   };
+  // cluster-autoscaler's PDB rule: a pod whose PDB allows no disruption now blocks its node (its
+  // eviction would be refused until the drain times out). A PDB without status counts as allowing none.
+  const exhausted = s.pdbs.filter(
+    (b) =>
+      (((b as { status?: { disruptionsAllowed?: unknown } }).status?.disruptionsAllowed ?? 0) as number) < 1,
+  );
 
   // ---- nodes ----
   const nodes: ScaleDownNode[] = [];
@@ -214,8 +237,11 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
     }
     const node = r.node;
     const providerID = str(obj(obj(raw).spec).providerID);
+    // By providerID; by name only when neither side has one that could disagree (a reused node name).
+    const byRef = byNodeRef.get(node.name);
     const nm =
-      (providerID !== undefined ? byProviderID.get(providerID) : undefined) ?? byNodeRef.get(node.name);
+      (providerID !== undefined ? byProviderID.get(providerID) : undefined) ??
+      (byRef && (providerID === undefined || byRef.machine.providerID === undefined) ? byRef : undefined);
     const group = nm?.group ? `${nm.group.kind}/${namespace}/${nm.group.name}` : undefined;
     if (nm) machines.set(node.name, nm);
 
@@ -229,10 +255,13 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
       }
       const c = classifyPod(p as PodLike, ctx);
       const a = obj(meta(p).annotations);
+      const pdb = c.action === 'evict' ? exhausted.find((b) => pdbMatchesPod(b, p as PodLike)) : undefined;
       pods.push({
         pod: sp.pod,
-        action: c.action,
-        detail: c.detail,
+        action: pdb ? 'block' : c.action,
+        detail: pdb
+          ? `PodDisruptionBudget ${pdb.metadata.namespace}/${pdb.metadata.name} allows no disruption now`
+          : c.detail,
         daemonSet: controllerOf(p as PodLike)?.kind === 'DaemonSet' || a[DAEMONSET_POD_ANNOTATION] === 'true',
         mirror: a[MIRROR_ANNOTATION] !== undefined,
       });
@@ -285,7 +314,7 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
       };
     nodes.push(n);
   }
-  return { nodes, groups, machines, unreadable, problems };
+  return { nodes, groups, machines, unreadable, pending, problems };
 }
 
 /** Who else is acting on the node or its Machine: its deletion, remediation, another operation. */

@@ -126,8 +126,13 @@ export class ScaleDownReporter {
     // Every group with a node gets a sample, 0 included, so a group's line drops to 0 instead of ending.
     for (const k of r.kept) if (k.group && !unneeded.has(k.group)) unneeded.set(k.group, 0);
     for (const [g, n] of unneeded) gauge('unneededNodes', { cluster, node_group: g }, n);
-    for (const [code, n] of Object.entries(r.keptCounts))
-      gauge('unremovableNodes', { cluster, reason: code }, n);
+    // Unremovable: kept and not unneeded (a node waiting for its time, a limit or the cooldown is counted
+    // in unneeded_nodes), as cluster-autoscaler counts them.
+    const isUnneeded = new Set(r.unneeded.map((u) => u.node));
+    const unremovable = new Map<string, number>();
+    for (const k of r.kept)
+      if (!isUnneeded.has(k.node)) unremovable.set(k.code, (unremovable.get(k.code) ?? 0) + 1);
+    for (const [code, n] of unremovable) gauge('unremovableNodes', { cluster, reason: code }, n);
     gauge('scaleDownInCooldown', { cluster }, r.cooldown !== undefined ? 1 : 0);
     this.#drop(cluster, set);
     this.#series.set(cluster, set);

@@ -18,7 +18,7 @@
 import type { NodeGroupOptions } from './nodegroups.ts';
 import { formatGoDurationSeconds } from '../capi/duration.ts';
 import { cmp, Destinations, podsToMove, type Exclusion } from './scaledown-sim.ts';
-import type { SimNode } from './types.ts';
+import type { SimNode, SimPod } from './types.ts';
 import { formatShare, nodeUtilization, type ClassifiedPod, type NodeUtilization } from './utilization.ts';
 
 export type { ClassifiedPod, NodeUtilization } from './utilization.ts';
@@ -89,7 +89,7 @@ export interface ScaleDownGroup {
 export interface ScaleDownLimits {
   /** Empty nodes removed per loop (--max-empty-bulk-delete). */
   maxEmptyBulkDelete: number;
-  /** Nodes that need a drain, per group per loop; default 1. */
+  /** Nodes that need a drain, per group at a time (drains in progress count); default 1. */
   maxNonEmptyPerGroup?: number;
   /** Removals in parallel (--max-scale-down-parallelism): the groups' pendingRemovals use it up first. */
   maxTotal: number;
@@ -104,6 +104,12 @@ export interface ScaleDownInput {
   /** Set while a scale-down delay applies (after add/delete/failure): nothing is removed, tracking runs. */
   cooldown?: string;
   limits: ScaleDownLimits;
+  /**
+   * Pods not bound yet that the scheduler has not found unschedulable (new pods, replacements of evicted
+   * ones): it will place them on the nodes there are, so the room they take is not there for removals
+   * (cluster-autoscaler's filterOutSchedulable). Placed first; a node that takes one stays.
+   */
+  pending?: readonly SimPod[];
 }
 
 export interface Removal {
@@ -146,6 +152,8 @@ interface Candidate {
 }
 
 const podName = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+/** The source index of pending pods in the simulation (they come from no node). */
+const PENDING = -1;
 
 /** "45s", "3m", "2m30s", "1h", "1h5m": Go's Duration.String without its trailing zero units. */
 export function formatDuration(ms: number): string {
@@ -257,14 +265,23 @@ function choose(
     (a, b) => Number(b.empty) - Number(a.empty) || a.util.value - b.util.value || cmp(a.name, b.name),
   );
   const leaving = nodes.flatMap((n, i) => (n.leaving && n.pods.some((p) => p.action === 'evict') ? [i] : []));
+  const pending = input.pending ?? [];
   const dest =
-    removable.some((c) => !c.empty) || leaving.length > 0
+    removable.some((c) => !c.empty) || leaving.length > 0 || pending.length > 0
       ? destinations(nodes, utils, candidates)
       : undefined;
-  // Pods of removals in progress go first: the room they take is not there for this loop's removals.
-  // One pod at a time, best effort: a pod with no place is the running drain's problem, not this loop's.
-  for (const i of leaving.sort((a, b) => cmp(nodes[a]!.node.name, nodes[b]!.node.name)))
-    for (const pod of podsToMove(nodes[i]!.pods)) dest!.place(i, [pod]);
+  // Pods about to be scheduled, then pods of removals in progress, go first: the room they take is not
+  // there for this loop's removals. One pod at a time, best effort: a pod with no place is the
+  // scheduler's or the running drain's matter, not this loop's.
+  for (const pod of pending) dest!.place(PENDING, [pod]);
+  leaving.sort((a, b) => cmp(nodes[a]!.node.name, nodes[b]!.node.name));
+  for (const i of leaving) for (const pod of podsToMove(nodes[i]!.pods)) dest!.place(i, [pod]);
+  // Drains in progress count against the per-group limit: one group is not drained many nodes at once.
+  const draining = new Map<string, string[]>();
+  for (const i of leaving) {
+    const g = nodes[i]!.group;
+    if (g !== undefined) draining.set(g, [...(draining.get(g) ?? []), nodes[i]!.node.name]);
+  }
   let inFlight = 0;
   for (const g of input.groups.values()) inFlight += g.pendingRemovals;
   const perGroup = limits.maxNonEmptyPerGroup ?? 1;
@@ -284,8 +301,12 @@ function choose(
           `${g.pendingRemovals} removal(s) in flight, ${mine.all} chosen in this loop)`,
       );
     } else if (received) {
-      const from = [...received].map((j) => nodes[j]!.node.name).sort();
-      keep(n, 'received_pods', `takes pods of ${from.join(', ')}, being removed`);
+      const from = [...received].filter((j) => j !== PENDING).map((j) => nodes[j]!.node.name);
+      const what = [
+        ...(received.has(PENDING) ? ['pending pods the scheduler will place'] : []),
+        ...(from.length ? [`pods of ${from.sort().join(', ')}, being removed`] : []),
+      ];
+      keep(n, 'received_pods', `takes ${what.join(' and ')}`);
     } else if (total >= limits.maxTotal - inFlight) {
       keep(
         n,
@@ -295,12 +316,13 @@ function choose(
       );
     } else if (c.empty && empties >= limits.maxEmptyBulkDelete) {
       keep(n, 'limit', `max ${limits.maxEmptyBulkDelete} empty node removals per loop reached`);
-    } else if (!c.empty && mine.drained.length >= perGroup) {
+    } else if (!c.empty && mine.drained.length + (draining.get(c.groupId)?.length ?? 0) >= perGroup) {
+      const busy = [...(draining.get(c.groupId) ?? []), ...mine.drained];
       keep(
         n,
         'limit',
-        `max ${perGroup} non-empty node removal(s) per node group per loop reached ` +
-          `(${mine.drained.join(', ')} in ${c.groupId})`,
+        `max ${perGroup} non-empty node removal(s) per node group at a time reached ` +
+          `(${busy.join(', ')} in ${c.groupId})`,
       );
     } else {
       let destinations: Removal['destinations'] = [];

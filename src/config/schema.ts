@@ -249,6 +249,10 @@ const Autoscaler = z
     maxScaleDownParallelism: int().min(1).default(10).meta({
       description: 'Nodes (empty or drained) deleted in parallel (--max-scale-down-parallelism).',
     }),
+    maxScaleDownDrainsPerNodeGroup: int().min(1).default(1).meta({
+      description:
+        "Nodes that need a drain removed at once per node group, drains in progress included (cluster-autoscaler's --max-drain-parallelism, default 1, is cluster-wide).",
+    }),
     // Upstream's default changed from random to least-waste (kubernetes/autoscaler#7631); its FAQ table
     // still says random.
     expander: z.enum(EXPANDERS).default('least-waste').meta({

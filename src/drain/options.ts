@@ -70,10 +70,22 @@ export function scaleDownPolicy(a: Config['autoscaler']): Readonly<DrainPolicy> 
 
 /**
  * A scale-down drain: the drain configuration, with cluster-autoscaler's own limits for scale-down
- * (--max-pod-eviction-time, --max-graceful-termination-sec) and its pod rules.
+ * (--max-pod-eviction-time, --max-graceful-termination-sec) and its pod rules. Always a drain:
+ * CAPI's exclude-node-draining is about CAPI's own drain when a Machine is deleted; a scale-down takes
+ * a node away while its pods are still wanted, so they go through the Eviction API and their PDBs, as
+ * cluster-autoscaler does whatever the Machine says.
  */
 export function scaleDownDrain(config: Config, machine?: Machine): DrainDecision {
-  const d = drainFor('scale-down', config.drain, machine);
+  const kept = machine && {
+    ...machine,
+    meta: {
+      ...machine.meta,
+      annotations: Object.fromEntries(
+        Object.entries(machine.meta.annotations).filter(([k]) => k !== EXCLUDE_NODE_DRAINING_ANNOTATION),
+      ),
+    },
+  };
+  const d = drainFor('scale-down', config.drain, kept);
   if (!d.drain) return d;
   return {
     drain: true,

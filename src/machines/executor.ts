@@ -87,7 +87,8 @@ export class MachineDeleter {
     this.running.add(id);
     try {
       return await inSpan('machines.delete', { attributes: this.attrs(t) }, async (span) => {
-        const refused = await this.register(t);
+        // Stopped before it started (leadership lost, shutdown): nothing is written.
+        const refused = r.signal?.aborted ? 'stopped before it started' : await this.register(t);
         if (refused) return this.end(span, t, [], 'refused', refused);
         this.actions.event(
           t,

@@ -342,7 +342,7 @@ describe('autoscaler: scale-down through drain and atomic delete', () => {
     expect(why.out).toMatch(/kept .*pod .*p2.* cannot move: .*\[no_place_for_pods\]/);
   });
 
-  it('a drain the PDB refuses fails: the node is uncordoned, the Machine kept, the reason recorded', async () => {
+  it('keeps a node whose pod a PDB protects now; a drain that does not finish fails: uncordoned, Machine kept, reason recorded', async () => {
     const { ns, pool } = await suite.cluster({ replicas: 1, prefix: 'sd-fail' });
     await suite.another(ns, pool, { md: 'md-spare', max: 5, cpu: '4', replicas: 1, annotations: {} });
     await env.mgmt.api.mergePatch(capiPath(ns, 'machinedeployments', 'md-spare'), {
@@ -359,62 +359,86 @@ describe('autoscaler: scale-down through drain and atomic delete', () => {
     const apps = await testNamespace(workload, 'sd-fail');
     await cordon(spare, true);
     await deployment(apps, 'guarded', { replicas: 1, cpu: '100m', pool });
-    await running(apps, 'guarded', 1);
+    const [guarded] = await running(apps, 'guarded', 1);
     await cordon(spare, false);
-    // minAvailable 1 of 1: no eviction is ever allowed.
+    // minAvailable 1 of 1: the PDB allows no disruption, so the node is kept without a drain attempt.
     await workload.ok('POST', `/apis/policy/v1beta1/namespaces/${apps}/poddisruptionbudgets`, {
       metadata: { name: 'guarded' },
       spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } },
     });
+    await eventually('the PDB computed', async () => {
+      const b = await workload.ok<{ status?: { expectedPods?: number } }>(
+        'GET',
+        `/apis/policy/v1beta1/namespaces/${apps}/poddisruptionbudgets/guarded`,
+      );
+      return b.status?.expectedPods === 1;
+    });
+    await suite.optIn(ns, 'md-a', 0, 5);
+    await new Promise((r) => setTimeout(r, 6000)); // past the unneeded time, several scans
+    const kept = await explain('--node', target);
+    expect(kept.out).toContain(
+      `PodDisruptionBudget ${apps}/guarded allows no disruption now [blocked_by_pod]`,
+    );
+    expect(await events('Node', target, 'ScaleDown')).toEqual([]);
+    expect(await suite.replicas(ns)).toBe(1);
+
+    // Without the PDB it goes, but its pod never finishes terminating (a finalizer) and the Machine's
+    // own drain timeout (5 s) ends the drain.
+    const podPath = `/api/v1/namespaces/${apps}/pods/${guarded!.metadata.name}`;
+    await env.mgmt.api.mergePatch(capiPath(ns, 'machines', target), {
+      spec: { deletion: { nodeDrainTimeoutSeconds: 5 } },
+    });
+    await workload.mergePatch(podPath, { metadata: { finalizers: ['test.capi-autopilot.io/hold'] } });
     const before = await metric(
       'failed_scale_downs_total',
       `node_group="MachineDeployment/${ns}/md-a",reason="drain"`,
     );
-    await suite.optIn(ns, 'md-a', 0, 5);
-
-    const failed = await eventually(
-      'a ScaleDownFailed event on the node',
-      async () => {
-        const e = await events('Node', target, 'ScaleDownFailed');
-        return e.length > 0 && e;
-      },
-      60_000,
-    );
-    expect(failed[0]!.message).toContain('drain');
-    expect(failed[0]!.message).toContain('guarded');
-    // Stop further attempts, then look at what the failure left.
-    await workload.mergePatch(`/api/v1/nodes/${target}`, {
-      metadata: { annotations: { 'cluster-autoscaler.kubernetes.io/scale-down-disabled': 'true' } },
-    });
-    await eventually(
-      'the node schedulable again and the Machine unclaimed',
-      async () => {
-        const n = (await nodesOf(pool)).find((x) => x.metadata.name === target);
-        const m = (await machinesOf(ns)).find((x) => x.metadata.name === target);
-        return (
-          n !== undefined &&
-          !n.spec.unschedulable &&
-          m !== undefined &&
-          !('capi-autopilot.io/delete-operation' in (m.metadata.annotations ?? {})) &&
-          !('cluster.x-k8s.io/delete-machine' in (m.metadata.annotations ?? {}))
-        );
-      },
-      60_000,
-    );
-    expect(await suite.replicas(ns)).toBe(1);
-    expect((await podsOf(apps, 'guarded')).filter(ready)).toHaveLength(1);
-    expect(
-      await metric('failed_scale_downs_total', `node_group="MachineDeployment/${ns}/md-a",reason="drain"`),
-    ).toBeGreaterThan(before);
-    // /status shows it from the next evaluation on.
-    const failure = await eventually('the failure in /status', async () => {
-      const status = svc.status() as {
-        scaleDown: { clusters: Array<{ cluster: string; lastFailure?: { node: string; reason: string } }> };
-      };
-      return status.scaleDown.clusters.find((x) => x.cluster === `${ns}/c1`)?.lastFailure;
-    });
-    expect(failure.node).toBe(target);
-    expect(failure.reason).toContain('drain failed');
-    expect(failure.reason).toContain('guarded');
+    try {
+      await workload.ok('DELETE', `/apis/policy/v1beta1/namespaces/${apps}/poddisruptionbudgets/guarded`);
+      const failed = await eventually(
+        'a ScaleDownFailed event on the node',
+        async () => {
+          const e = await events('Node', target, 'ScaleDownFailed');
+          return e.length > 0 && e;
+        },
+        60_000,
+      );
+      expect(failed[0]!.message).toContain('drain timed out');
+      expect(failed[0]!.message).toContain(guarded!.metadata.name);
+      // Stop further attempts, then look at what the failure left.
+      await workload.mergePatch(`/api/v1/nodes/${target}`, {
+        metadata: { annotations: { 'cluster-autoscaler.kubernetes.io/scale-down-disabled': 'true' } },
+      });
+      await eventually(
+        'the node schedulable again and the Machine unclaimed',
+        async () => {
+          const n = (await nodesOf(pool)).find((x) => x.metadata.name === target);
+          const m = (await machinesOf(ns)).find((x) => x.metadata.name === target);
+          return (
+            n !== undefined &&
+            !n.spec.unschedulable &&
+            m !== undefined &&
+            !('capi-autopilot.io/delete-operation' in (m.metadata.annotations ?? {})) &&
+            !('cluster.x-k8s.io/delete-machine' in (m.metadata.annotations ?? {}))
+          );
+        },
+        60_000,
+      );
+      expect(await suite.replicas(ns)).toBe(1);
+      expect(
+        await metric('failed_scale_downs_total', `node_group="MachineDeployment/${ns}/md-a",reason="drain"`),
+      ).toBeGreaterThan(before);
+      // /status shows it from the next evaluation on.
+      const failure = await eventually('the failure in /status', async () => {
+        const status = svc.status() as {
+          scaleDown: { clusters: Array<{ cluster: string; lastFailure?: { node: string; reason: string } }> };
+        };
+        return status.scaleDown.clusters.find((x) => x.cluster === `${ns}/c1`)?.lastFailure;
+      });
+      expect(failure.node).toBe(target);
+      expect(failure.reason).toContain('drain timed out');
+    } finally {
+      await workload.mergePatch(podPath, { metadata: { finalizers: null } });
+    }
   });
 });

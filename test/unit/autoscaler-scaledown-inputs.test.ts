@@ -20,6 +20,7 @@ import {
   MIRROR_ANNOTATION,
   SAFE_TO_EVICT_ANNOTATION,
   type DrainPolicy,
+  type PdbLike,
 } from '../../src/drain/filters.ts';
 import { scaleDownPolicy } from '../../src/drain/options.ts';
 import {
@@ -241,6 +242,7 @@ interface World {
   daemonSets?: string[];
   policy?: Readonly<DrainPolicy>;
   removing?: string[];
+  pdbs?: Raw[];
 }
 
 function discover(w: World = {}): NodeGroup[] {
@@ -263,7 +265,7 @@ function run(w: World = {}): ScaleDownInputs {
     machines: w.machines ?? ['m-1', 'm-2', 'm-3'].map((m) => machine(m)),
     nodes: w.nodes ?? ['n-1', 'n-2', 'n-3'].map((n) => node(n)),
     pods: w.pods ?? [],
-    pdbs: [],
+    pdbs: (w.pdbs ?? []) as unknown as PdbLike[],
     daemonSets: new Set(w.daemonSets ?? []),
     policy: w.policy ?? POLICY,
     now: NOW,
@@ -456,6 +458,19 @@ describe('node groups', () => {
         machine('m-3'),
       ],
       removing,
+    });
+    expect(r.groups.get(GROUP)!.pendingRemovals).toBe(pending);
+  });
+
+  it.each<[string, EntryState, number]>([
+    // Decremented: spec.replicas is already lower; counting the node again would keep a node at min.
+    ['applied', 'applied', 0],
+    ['skipped', 'skipped', 0],
+  ])('pendingRemovals, removing with its ledger entry %s: %d', (_, state, pending) => {
+    const ledger: Ledger = { replicas: 2, ops: { op1234: ledgerEntry('m-1', state) } };
+    const r = run({
+      mds: [md('md-a', { annotations: { [LEDGER_ANNOTATION]: formatLedger(ledger) } })],
+      removing: ['n-1'],
     });
     expect(r.groups.get(GROUP)!.pendingRemovals).toBe(pending);
   });
@@ -947,5 +962,59 @@ describe('end to end: raw objects → scaleDownInputs → planScaleDown', () => 
     const p = plan(run({ mds: [md('md-a', { replicas: 3, annotations: bounds('3', '5') })] }));
     expect(p.remove).toEqual([]);
     expect(p.kept.map((k) => k.code)).toEqual(['min_size', 'min_size', 'min_size']);
+  });
+});
+
+describe('review fixes: PDBs, pending pods, reused node names', () => {
+  const labelled = (raw: Raw, labels: Record<string, string>) => {
+    (raw as { metadata: Record<string, unknown> }).metadata.labels = labels;
+    return raw;
+  };
+  const pdb = (allowed: number | undefined): Raw => ({
+    metadata: { name: 'web', namespace: 'apps' },
+    spec: { selector: { matchLabels: { app: 'web' } } },
+    ...(allowed === undefined ? {} : { status: { disruptionsAllowed: allowed } }),
+  });
+
+  it.each<[string, number | undefined, string]>([
+    ['allows one', 1, 'evict'],
+    ['allows none now', 0, 'block'],
+    ['has no status yet', undefined, 'block'],
+  ])('a pod whose PDB %s: %s', (_, allowed, action) => {
+    const r = run({ pods: [labelled(pod('web-1', 'n-1'), { app: 'web' })], pdbs: [pdb(allowed)] });
+    const p = nodeOf(r, 'n-1').pods[0]!;
+    expect(p.action).toBe(action);
+    if (action === 'block') expect(p.detail).toBe('PodDisruptionBudget apps/web allows no disruption now');
+  });
+
+  it('a PDB that selects other pods changes nothing', () => {
+    const r = run({ pods: [labelled(pod('api-1', 'n-1'), { app: 'api' })], pdbs: [pdb(0)] });
+    expect(nodeOf(r, 'n-1').pods[0]!.action).toBe('evict');
+  });
+
+  it('pending pods: only those the scheduler has not found unschedulable, not terminal, not deleting', () => {
+    const fresh = pod('fresh', undefined, { phase: 'Pending' });
+    const unschedulable = pod('stuck', undefined, { phase: 'Pending' });
+    (unschedulable as { status: Record<string, unknown> }).status.conditions = [
+      { type: 'PodScheduled', status: 'False', reason: 'Unschedulable' },
+    ];
+    const done = pod('done', undefined, { phase: 'Succeeded' });
+    const r = run({ pods: [fresh, unschedulable, done] });
+    expect(r.pending.map((p) => p.name)).toEqual(['fresh']);
+  });
+
+  it.each<[string, string | null, string | null, string | undefined]>([
+    ['same providerID', 'docker:///n-1', 'docker:///n-1', GROUP],
+    [
+      'different providerIDs: a reused name is not the Machine',
+      'docker:///other',
+      'docker:///n-1',
+      undefined,
+    ],
+    ['the node has none: matched by nodeRef', null, 'docker:///n-1', GROUP],
+    ['the Machine has none: matched by nodeRef', 'docker:///n-1', null, GROUP],
+  ])('node ↔ Machine, %s', (_, nodeID, machineID, group) => {
+    const r = single({ providerID: machineID, nodeRef: 'n-1' }, { providerID: nodeID });
+    expect(nodeOf(r, 'n-1').group).toBe(group);
   });
 });

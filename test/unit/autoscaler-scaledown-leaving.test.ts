@@ -3,7 +3,17 @@
 // without `leaving`, so a planner that ignores the field fails here.
 import { describe, expect, it } from 'vitest';
 import { planScaleDown, type ClassifiedPod, type ScaleDownPlan } from '../../src/autoscaler/scaledown.ts';
-import { blocking, daemon, entry, evict, finished, GROUP, input, simNode } from './fixtures/scale-down.ts';
+import {
+  blocking,
+  daemon,
+  entry,
+  evict,
+  finished,
+  GROUP,
+  input,
+  OTHER,
+  simNode,
+} from './fixtures/scale-down.ts';
 
 const OWNER = 'this service (scale-down in progress)';
 const keptOf = (p: ScaleDownPlan, node: string) => p.kept.find((k) => k.node === node);
@@ -11,9 +21,12 @@ const removed = (p: ScaleDownPlan) => p.remove.map((r) => r.node);
 /** A node outside any group with `freeCpu` of its 4 cores left: a destination only. */
 const dest = (name: string, freeCpu: number) =>
   entry(simNode(name), [evict(4 - freeCpu, 1)], { group: undefined });
-/** A node being removed by an earlier loop: owned, and (with `leaving`) its pods need a place. */
+/**
+ * A node being removed by an earlier loop: owned, and (with `leaving`) its pods need a place. In another
+ * group than the candidates, so the per-group drain limit stays out of these cases.
+ */
 const going = (name: string, pods: ClassifiedPod[], leaving: boolean) =>
-  entry(simNode(name), pods, { owner: OWNER, ...(leaving ? { leaving: true } : {}) });
+  entry(simNode(name), pods, { group: OTHER, owner: OWNER, ...(leaving ? { leaving: true } : {}) });
 
 describe('leaving nodes take room first', () => {
   // d has 1.5 cores free; the leaving node's 1.5-core pod and candidate c's 1.5-core pod both fit there,
@@ -127,7 +140,7 @@ describe('leaving with nothing removable', () => {
   it('a leaving node alone changes nothing and reports the group’s nodes as before', () => {
     const p = planScaleDown(input([going('l', [evict(1, 0.5)], true)]));
     expect(p.remove).toEqual([]);
-    expect(p.kept).toEqual([{ node: 'l', group: GROUP, code: 'owned', reason: `owned by ${OWNER}` }]);
+    expect(p.kept).toEqual([{ node: 'l', group: OTHER, code: 'owned', reason: `owned by ${OWNER}` }]);
   });
 });
 
@@ -141,5 +154,60 @@ describe('a node that could not be read fully is no destination', () => {
     const p = planScaleDown(input([entry(simNode('c'), [evict(1, 0.5)]), d]));
     expect(removed(p)).toEqual(gone);
     if (unremovable) expect(keptOf(p, 'c')!.reason).toMatch(/1 node\(s\) with something unreadable/);
+  });
+});
+
+describe('drains in progress count against the per-group limit', () => {
+  // c needs a drain and has room on d; a drain of l is running.
+  const nodes = (group: string) => [
+    entry(simNode('l'), [evict(0.5, 0.5)], { group, owner: OWNER, leaving: true }),
+    entry(simNode('c'), [evict(1, 0.5)]),
+    dest('d', 3),
+  ];
+
+  it.each([
+    [OTHER, ['c'], undefined],
+    [GROUP, [], 'limit'],
+  ])('a drain running in %s: removed %j, c kept with %s', (group, gone, code) => {
+    const p = planScaleDown(input(nodes(group)));
+    expect(removed(p)).toEqual(gone);
+    expect(keptOf(p, 'c')?.code).toBe(code);
+    if (code)
+      expect(keptOf(p, 'c')!.reason).toBe(
+        `max 1 non-empty node removal(s) per node group at a time reached (l in ${GROUP})`,
+      );
+  });
+
+  it('a larger limit lets the next drain start', () => {
+    const p = planScaleDown(
+      input(nodes(GROUP), { limits: { maxEmptyBulkDelete: 10, maxTotal: 10, maxNonEmptyPerGroup: 2 } }),
+    );
+    expect(removed(p)).toEqual(['c']);
+  });
+
+  it('an empty candidate is not held back by a running drain', () => {
+    const p = planScaleDown(input([nodes(GROUP)[0]!, entry(simNode('e')), dest('d', 3)]));
+    expect(removed(p)).toEqual(['e']);
+  });
+});
+
+describe('pending pods take room first', () => {
+  const pendingPod = () => evict(1.5, 0.5).pod;
+  it.each([
+    [[], ['c']],
+    [[pendingPod()], []],
+  ])('pending %#: removed %j', (pending, gone) => {
+    // d has 1.5 cores free: room for c's pod or the pending pod, not both.
+    const p = planScaleDown(input([entry(simNode('c'), [evict(1.5, 0.5)]), dest('d', 1.5)], { pending }));
+    expect(removed(p)).toEqual(gone);
+  });
+
+  it('an empty node the pending pod would land on stays, saying so', () => {
+    const p = planScaleDown(input([entry(simNode('e'))], { pending: [pendingPod()] }));
+    expect(removed(p)).toEqual([]);
+    expect(keptOf(p, 'e')).toMatchObject({
+      code: 'received_pods',
+      reason: 'takes pending pods the scheduler will place',
+    });
   });
 });

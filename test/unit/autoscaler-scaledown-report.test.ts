@@ -39,6 +39,7 @@ function setup(o: Partial<ScaleDownInput> = {}) {
     groups: new Map(i.groups),
     machines: new Map(),
     unreadable: [UNREADABLE],
+    pending: [],
     problems: ['Machine capi-demo/m-x unreadable: spec is missing'],
   };
   const metrics = createMetrics({ defaultMetrics: false });
@@ -144,11 +145,11 @@ describe('ScaleDownReporter.publish', () => {
         { cluster: C, reason: 'blocked_by_pod', value: 2 },
         { cluster: C, reason: 'utilization', value: 1 },
         { cluster: C, reason: 'not_autoscaled', value: 1 },
-        { cluster: C, reason: 'unneeded_not_long_enough', value: 1 },
         { cluster: C, reason: 'unreadable', value: 1 },
       ]),
     );
-    expect(await s.series('unremovable_nodes')).toHaveLength(5);
+    // An unneeded node waiting for its time is unneeded, not unremovable (as cluster-autoscaler counts).
+    expect(await s.series('unremovable_nodes')).toHaveLength(4);
     expect(await s.value('scale_down_in_cooldown', { cluster: C })).toBe(0);
     s.reporter.publish(s.build({ cooldown: 'after a scale-up' }));
     expect(await s.value('scale_down_in_cooldown', { cluster: C })).toBe(1);
@@ -196,6 +197,7 @@ describe('ScaleDownReporter.all', () => {
       groups: new Map(),
       machines: new Map(),
       unreadable: [],
+      pending: [],
       problems: [],
     };
     const reporter = new ScaleDownReporter(createMetrics({ defaultMetrics: false }));
@@ -401,6 +403,7 @@ describe('scaleDownLines', () => {
           groups: new Map(i.groups),
           machines: new Map(),
           unreadable: [],
+          pending: [],
           problems: [],
         },
         removing: [],

@@ -348,7 +348,7 @@ describe('order and limits', () => {
     expect(removed(p)).toEqual(['a1', 'b1']);
     expect(keptOf(p, 'a2')).toMatchObject({
       code: 'limit',
-      reason: `max 1 non-empty node removal(s) per node group per loop reached (a1 in ${GROUP})`,
+      reason: `max 1 non-empty node removal(s) per node group at a time reached (a1 in ${GROUP})`,
     });
   });
 

@@ -415,6 +415,7 @@ describe('defaults', () => {
       maxPodEvictionTime: 2 * 60_000,
       maxEmptyBulkDelete: 10,
       maxScaleDownParallelism: 10,
+      maxScaleDownDrainsPerNodeGroup: 1, // ours, per group; upstream's --max-drain-parallelism 1 is global
       expander: 'least-waste',
       newPodScaleUpDelay: 0, // --new-pod-scale-up-delay
       scaleUpBatchIdle: 1000, // ours (event-driven); upstream scans every 10 s

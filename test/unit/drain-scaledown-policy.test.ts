@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/schema.ts';
 import { classifyPod, SCALE_DOWN_POLICY, type DrainPolicy, type PodLike } from '../../src/drain/filters.ts';
 import {
+  drainFor,
   EXCLUDE_NODE_DRAINING_ANNOTATION,
   scaleDownDrain,
   scaleDownPolicy,
@@ -200,13 +201,17 @@ describe('scaleDownDrain', () => {
     expect(options(config(...set), m).timeoutMs).toBe(expected);
   });
 
-  it.each(['', 'true'])('no drain for a Machine with exclude-node-draining=%j', (v) => {
-    const d = scaleDownDrain(config(), machine({ annotations: { [EXCLUDE_NODE_DRAINING_ANNOTATION]: v } }));
-    expect(d).toEqual({
-      drain: false,
-      reason: `Machine team-a/m-1 has ${EXCLUDE_NODE_DRAINING_ANNOTATION}`,
-    });
-  });
+  it.each(['', 'true'])(
+    'a scale-down still drains a Machine with exclude-node-draining=%j (that is for CAPI’s own drain)',
+    (v) => {
+      const m = machine({ annotations: { [EXCLUDE_NODE_DRAINING_ANNOTATION]: v } });
+      const d = scaleDownDrain(config(), m);
+      expect(d).toEqual(scaleDownDrain(config(), machine()));
+      expect(d.drain).toBe(true);
+      // The Machine deletion drain (CAPI's rule) still honours it.
+      expect(drainFor('machine-deletion', config().drain, m).drain).toBe(false);
+    },
+  );
 
   it('a Machine without the annotation is drained', () => {
     expect(scaleDownDrain(config(), machine()).drain).toBe(true);
