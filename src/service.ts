@@ -245,6 +245,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         for (let attempt = 0; !stop.signal.aborted; attempt++) {
           try {
             const version = evictionVersion(await discoverGroup(client, 'policy'));
+            // Closed meanwhile: an informer registered now would outlive its connection (never run).
+            if (stop.signal.aborted) return;
             const pdbs = informer(name, 'pdbs', `/apis/policy/${version}/poddisruptionbudgets`, stop.signal);
             runs.push(pdbs.start());
             Object.assign(policy, { version, pdbs: pdbs.inf });
