@@ -36,6 +36,32 @@ const obj = (v: unknown): Json =>
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const meta = (o: unknown): Json => obj(obj(o).metadata);
 
+// Reading a pod (quantities above all) is most of an evaluation's cost, and the informers hand out the
+// same object until it changes (an update replaces it): each object is read once, keyed by identity, and
+// forgotten with it. Still pure: the result depends only on the object, which nobody mutates.
+const podMemo = new WeakMap<object, ReturnType<typeof simPodFrom>>();
+function podOf(raw: unknown): ReturnType<typeof simPodFrom> {
+  if (typeof raw !== 'object' || raw === null) return simPodFrom(raw);
+  let r = podMemo.get(raw);
+  if (!r) podMemo.set(raw, (r = simPodFrom(raw)));
+  return r;
+}
+const machineMemo = new WeakMap<object, Machine | Error>();
+function machineOf(raw: unknown): Machine {
+  if (typeof raw !== 'object' || raw === null) return fromObjectOfKind(raw, 'Machine');
+  let r = machineMemo.get(raw);
+  if (!r) {
+    try {
+      r = fromObjectOfKind(raw, 'Machine');
+    } catch (e) {
+      r = e as Error;
+    }
+    machineMemo.set(raw, r);
+  }
+  if (r instanceof Error) throw r;
+  return r;
+}
+
 /** Another writer moved spec.replicas twice within this window: the group is not scaled (as scale-up). */
 const FIGHT_WINDOW_MS = 10 * 60_000;
 
@@ -165,7 +191,7 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
   for (const raw of s.machines.filter(inCluster)) {
     let m: Machine;
     try {
-      m = fromObjectOfKind(raw, 'Machine');
+      m = machineOf(raw);
     } catch (e) {
       const name = `${namespace}/${String(meta(raw).name)}`;
       unreadableMachines.push(name);
@@ -201,7 +227,7 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
       if (phase === 'Succeeded' || phase === 'Failed' || meta(p).deletionTimestamp != null) continue;
       // Found unschedulable: no node here takes it (scale-up's matter). Otherwise it is about to land.
       if (isUnschedulablePod(p)) continue;
-      const sp = simPodFrom(p);
+      const sp = podOf(p);
       if ('error' in sp)
         problems.push(`pending pod ${String(meta(p).namespace)}/${String(meta(p).name)}: ${sp.error}`);
       else pending.push(sp.pod);
@@ -248,7 +274,7 @@ export function scaleDownInputs(s: ScaleDownSnapshot): ScaleDownInputs {
     const pods: ClassifiedPod[] = [];
     let badPod: string | undefined;
     for (const p of podsOn.get(node.name) ?? []) {
-      const sp = simPodFrom(p);
+      const sp = podOf(p);
       if ('error' in sp) {
         badPod ??= `pod ${String(meta(p).namespace)}/${String(meta(p).name)} could not be read (${sp.error}); the node is not judged on a guess`;
         continue;
