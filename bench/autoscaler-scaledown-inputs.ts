@@ -22,7 +22,6 @@
 // Writes the `scaleDownFromObjects` key of bench/results/autoscaler.json, keeping the file's other keys.
 //   node_modules/node/bin/node --expose-gc bench/autoscaler-scaledown-inputs.ts [runs=9]
 //   (or: npm run bench:autoscaler:scaledown-inputs)
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { discoverNodeGroups } from '../src/autoscaler/nodegroups.ts';
 import {
@@ -36,26 +35,28 @@ import { DEFAULT_CONFIG } from '../src/config/schema.ts';
 import { SAFE_TO_EVICT_ANNOTATION, type PdbLike } from '../src/drain/filters.ts';
 import { scaleDownPolicy } from '../src/drain/options.ts';
 import { REMEDIATION_ANNOTATION } from '../src/machines/records.ts';
+import {
+  GPU,
+  GROUPS,
+  kindOf,
+  MIN,
+  NODES,
+  NOW_MS,
+  PODS,
+  seededRandom,
+  SHAPES,
+  writeResultKey,
+} from './scaledown-shape.ts';
 
 const runs = Number(process.argv[2] ?? 9);
-const GPU = 'nvidia.com/gpu';
-const MIN = 60_000;
-const NOW = new Date('2026-05-01T12:00:00Z');
+const rand = seededRandom();
+const NOW = new Date(NOW_MS);
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
 const NS = 'fleet';
 const CLUSTER = 'prod';
-const NODES = 5000;
-const PODS = 150_000;
-const GROUPS = 100;
 const PER_GROUP = NODES / GROUPS;
 const PDBS = 50;
 const PENDING = 1000;
-const SHAPES = [
-  { cpu: 4, mem: 16 },
-  { cpu: 8, mem: 32 },
-  { cpu: 16, mem: 64 },
-  { cpu: 32, mem: 128 },
-];
 const DAEMONSETS = [
   { namespace: 'kube-system', name: 'kube-proxy' },
   { namespace: 'kube-system', name: 'calico-node' },
@@ -64,25 +65,6 @@ const DAEMONSETS = [
 const DS_CPU = 100; // millicores
 const DS_MEM = 205; // MiB (0.2 GiB)
 const CAPI = 'cluster.x-k8s.io/v1beta2';
-
-// A small deterministic PRNG (mulberry32): the same cluster on every run and machine.
-let state = 42;
-function rand(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
-type Kind = 'busy' | 'under' | 'empty' | 'blocked';
-/** Node index → its role, spread over the groups rather than bunched in the first ones (as the other bench). */
-function kindOf(i: number): Kind {
-  const k = (i * 7919) % NODES; // a permutation of 0..NODES-1 (7919 is prime, coprime with 5000)
-  if (k < 300) return 'under';
-  if (k < 400) return 'empty';
-  if (k < 600) return 'blocked';
-  return 'busy';
-}
 
 type Raw = Record<string, unknown>;
 /** As an informer holds it: decoded from the apiserver's JSON, no structure shared with another object. */
@@ -683,8 +665,6 @@ console.log(
     `  plan: ${JSON.stringify(scaleDownFromObjects.plan)}`,
   ].join('\n'),
 );
-mkdirSync('bench/results', { recursive: true });
 const FILE = 'bench/results/autoscaler.json';
-const others: Record<string, unknown> = existsSync(FILE) ? JSON.parse(readFileSync(FILE, 'utf8')) : {};
-writeFileSync(FILE, `${JSON.stringify({ ...others, scaleDownFromObjects }, null, 2)}\n`);
+writeResultKey(FILE, 'scaleDownFromObjects', scaleDownFromObjects);
 console.log(`written: ${FILE} (scaleDownFromObjects)`);

@@ -11,7 +11,6 @@
 // Reported: median and max over several runs, and the heap growth around one plan (after a forced GC).
 // Writes the `scaleDown` key of bench/results/autoscaler.json, keeping the file's other keys.
 //   node_modules/node/bin/node --expose-gc bench/autoscaler-scaledown.ts [runs=9]
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { POD_SLOT } from '../src/autoscaler/packing.ts';
 import {
@@ -23,41 +22,24 @@ import {
   type ScaleDownNode,
 } from '../src/autoscaler/scaledown.ts';
 import type { SimNode, SimPod } from '../src/autoscaler/types.ts';
+import {
+  GPU,
+  GROUPS,
+  kindOf,
+  MIN,
+  NODES,
+  NOW_MS,
+  PODS,
+  seededRandom,
+  SHAPES,
+  writeResultKey,
+} from './scaledown-shape.ts';
 
 const runs = Number(process.argv[2] ?? 9);
+const rand = seededRandom();
 const GI = 2 ** 30 * 1000;
-const GPU = 'nvidia.com/gpu';
-const MIN = 60_000;
-const NOW = Date.parse('2026-05-01T12:00:00Z');
-const NODES = 5000;
-const PODS = 150_000;
-const GROUPS = 100;
-const SHAPES = [
-  { cpu: 4, mem: 16 },
-  { cpu: 8, mem: 32 },
-  { cpu: 16, mem: 64 },
-  { cpu: 32, mem: 128 },
-];
+const NOW = NOW_MS;
 const DS_PODS = 3;
-
-// A small deterministic PRNG (mulberry32): the same cluster on every run and machine.
-let state = 42;
-function rand(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
-type Kind = 'busy' | 'under' | 'empty' | 'blocked';
-/** Node index → its role, spread over the groups rather than bunched in the first ones. */
-function kindOf(i: number): Kind {
-  const k = (i * 7919) % NODES; // a permutation of 0..NODES-1 (7919 is prime, coprime with 5000)
-  if (k < 300) return 'under';
-  if (k < 400) return 'empty';
-  if (k < 600) return 'blocked';
-  return 'busy';
-}
 
 let podSeq = 0;
 function pod(node: string, cpu: number, mem: number, o: Partial<SimPod> = {}): SimPod {
@@ -240,7 +222,5 @@ const scaleDown = {
   heapUsedMiB: Math.round((process.memoryUsage().heapUsed / 2 ** 20) * 10) / 10,
 };
 console.log(JSON.stringify(scaleDown, null, 2));
-mkdirSync('bench/results', { recursive: true });
 const FILE = 'bench/results/autoscaler.json';
-const others: Record<string, unknown> = existsSync(FILE) ? JSON.parse(readFileSync(FILE, 'utf8')) : {};
-writeFileSync(FILE, `${JSON.stringify({ ...others, scaleDown }, null, 2)}\n`);
+writeResultKey(FILE, 'scaleDown', scaleDown);
