@@ -39,25 +39,24 @@ const meta = (o: unknown): Json => obj(obj(o).metadata);
 // Reading a pod (quantities above all) is most of an evaluation's cost, and the informers hand out the
 // same object until it changes (an update replaces it): each object is read once, keyed by identity, and
 // forgotten with it. Still pure: the result depends only on the object, which nobody mutates.
-const podMemo = new WeakMap<object, ReturnType<typeof simPodFrom>>();
-function podOf(raw: unknown): ReturnType<typeof simPodFrom> {
-  if (typeof raw !== 'object' || raw === null) return simPodFrom(raw);
-  let r = podMemo.get(raw);
-  if (!r) podMemo.set(raw, (r = simPodFrom(raw)));
-  return r;
+function readOnce<T>(read: (raw: unknown) => T): (raw: unknown) => T {
+  const memo = new WeakMap<object, T>();
+  return (raw) => {
+    if (typeof raw !== 'object' || raw === null) return read(raw);
+    if (!memo.has(raw)) memo.set(raw, read(raw));
+    return memo.get(raw)!;
+  };
 }
-const machineMemo = new WeakMap<object, Machine | Error>();
-function machineOf(raw: unknown): Machine {
-  if (typeof raw !== 'object' || raw === null) return fromObjectOfKind(raw, 'Machine');
-  let r = machineMemo.get(raw);
-  if (!r) {
-    try {
-      r = fromObjectOfKind(raw, 'Machine');
-    } catch (e) {
-      r = e as Error;
-    }
-    machineMemo.set(raw, r);
+const podOf = readOnce(simPodFrom);
+const machineRead = readOnce((raw): Machine | Error => {
+  try {
+    return fromObjectOfKind(raw, 'Machine');
+  } catch (e) {
+    return e as Error;
   }
+});
+function machineOf(raw: unknown): Machine {
+  const r = machineRead(raw);
   if (r instanceof Error) throw r;
   return r;
 }
