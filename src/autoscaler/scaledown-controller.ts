@@ -11,7 +11,6 @@ import { scaleDownPolicy } from '../drain/options.ts';
 import type { PdbLike } from '../drain/filters.ts';
 import { EventRecorder } from '../kube/events.ts';
 import type { MachineDeleter } from '../machines/executor.ts';
-import { markOf } from '../machines/records.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
 import { recordDecision } from '../tracing/spans.ts';
@@ -276,7 +275,7 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
   /**
    * A scale-down that crashed (or lost its lease) between cordon and deletion leaves its node cordoned;
    * the delete protocol's recovery undoes the claim on the Machine, this undoes the cordon: a node with
-   * our cordon mark whose Machine is neither claimed for scale-down nor being deleted is made usable.
+   * our cordon mark whose Machine nobody acts on (no claim, no remediation, not being deleted) is made usable.
    */
   async function undoLeftCordons(
     cluster: string,
@@ -291,8 +290,8 @@ export function createScaleDown(env: ControllerEnv, deps: ScaleDownDeps = {}): S
       if (!(SCALE_DOWN_CORDON_ANNOTATION in (raw.metadata.annotations ?? {}))) continue;
       // Anyone acting on it (a delete operation, remediation, its deletion) keeps the cordon.
       if (e.state.removing.has(node) || owned.has(node)) continue;
-      const m = e.inputs.machines.get(node)?.machine;
-      if (!m || m.meta.deletionTimestamp || markOf(m.meta.annotations).mark) continue;
+      // Only a node with a Machine of a group (a Machine being deleted or marked is owned, above).
+      if (!e.inputs.machines.has(node)) continue;
       try {
         await drainer.uncordon(node, SCALE_DOWN_CORDON_ANNOTATION);
         log.info({ cluster, node }, 'uncordoned a node left cordoned by an interrupted scale-down');
