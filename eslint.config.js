@@ -47,7 +47,7 @@ export default tseslint.config(
       'src/tracing/carry.ts',
       'src/tracing/settings.ts',
       'src/kube/apipath.ts',
-      'src/remediation/{health,short-circuit,types,escalation,storm}.ts',
+      'src/remediation/{health,short-circuit,types,escalation,storm,mhc-plan}.ts',
     ],
     rules: { 'no-restricted-imports': ['error', { patterns: impure }] },
   },

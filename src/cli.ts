@@ -7,6 +7,7 @@ import { loadConfig, processConfigSources } from './config/load.ts';
 import { createLogger } from './runtime/log.ts';
 import { explain } from './explain.ts';
 import { startService } from './service.ts';
+import { createRemediation } from './remediation/request-controller.ts';
 import { tracingSettingsFromEnv } from './tracing/settings.ts';
 import {
   attachSandbox,
@@ -251,7 +252,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       tracing,
       managementKubeconfig: sandbox?.kubeconfig,
       dryRun,
-      // Scale-up, scale-down, and recovery of delete operations (remediation will share the deleter).
+      // Scale-up, scale-down, remediation, and recovery of delete operations (one deleter for all).
       // A dry run only decides: recovery would have to write to finish what it finds.
       controllers: (env) => {
         const deletion = dryRun ? undefined : createMachineDeletion(env);
@@ -260,7 +261,16 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
           ...(deletion ? { deleter: deletion.deleter } : {}),
           lastScaleUp: autoscaler.lastScaleUp,
         });
-        return [...(deletion ? [deletion.recovery] : []), autoscaler.controller, scaleDown.controller];
+        const remediation =
+          config.remediation.mode === 'off'
+            ? []
+            : createRemediation(env, deletion ? { deleter: deletion.deleter } : {}).controllers;
+        return [
+          ...(deletion ? [deletion.recovery] : []),
+          autoscaler.controller,
+          scaleDown.controller,
+          ...remediation,
+        ];
       },
     });
     if (dryRun) io.out('dry run: nothing is written; decisions are logged and shown in /status');

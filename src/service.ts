@@ -14,6 +14,7 @@ import { Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { HttpsTransport, kubeConfigFrom } from './kube/transport.ts';
 import { discoverGroup, evictionVersion } from './kube/discovery.ts';
+import { REMEDIATION_API_VERSION, REQUEST_RESOURCE } from './remediation/contract.ts';
 import { sleepFor } from './runtime/wait.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
 import type { Controller } from './runtime/controller.ts';
@@ -203,6 +204,21 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     const p = (o as { spec?: { providerID?: string } }).spec?.providerID;
     return p ? [p] : [];
   });
+  // Remediation: MachineHealthChecks (evaluated here in standalone mode) and our remediation requests.
+  const remediation =
+    config.remediation.mode === 'off'
+      ? []
+      : [
+          ...(config.remediation.mode === 'standalone'
+            ? [informer(MGMT, 'machinehealthchecks', capi('machinehealthchecks'), abort.signal)]
+            : []),
+          informer(
+            MGMT,
+            REQUEST_RESOURCE,
+            `/apis/${REMEDIATION_API_VERSION}/${REQUEST_RESOURCE}`,
+            abort.signal,
+          ),
+        ];
   const secrets =
     config.workloadClusters.mode === 'secret'
       ? informer(
@@ -278,7 +294,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     clusters.inf,
     secrets?.inf as Informer<KubeObject & { data?: Record<string, string> }> | undefined,
   );
-  const mgmtRuns = [clusters, mds, mss, machines, ...(secrets ? [secrets] : [])].map((i) => i.start());
+  const mgmtRuns = [clusters, mds, mss, machines, ...remediation, ...(secrets ? [secrets] : [])].map((i) =>
+    i.start(),
+  );
 
   // ---- tracing: before the controllers, so their first reconcile is traced ----
   const tracing = startTracing(o.tracing ?? OFF_SETTINGS, {

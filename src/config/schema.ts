@@ -369,8 +369,32 @@ const Remediation = z
       description:
         "`standalone`: this service remediates unhealthy machines; `companion`: alongside CAPI's MachineHealthCheck; `off`: none.",
     }),
-    maxConcurrent: int().min(1).optional().meta({
-      description: 'Machines remediated at once; unset: only the MachineHealthCheck short-circuit limits it.',
+    maxConcurrent: int().min(1).default(3).meta({
+      description:
+        'Remediations in progress at once per workload cluster (requests past their first action, not yet finished); more wait with reason `MaxPerCluster`.',
+    }),
+    maxConcurrentPerGroup: int().min(1).default(1).meta({
+      description:
+        'Remediations in progress at once per node group (MachineDeployment, or MachineSet without one); more wait with reason `MaxPerGroup`.',
+    }),
+    maxStarts: int().min(1).default(10).meta({
+      description:
+        'Remediation attempts started in any window of `startsWindow`, over all clusters; more wait with reason `RateLimited`. Counted from the start times recorded on the requests, so a restart does not reset it.',
+    }),
+    startsWindow: duration({ positive: true }).prefault('10m').meta({
+      kind: 'duration',
+      description: 'The sliding window of `maxStarts`.',
+    }),
+    stormThreshold: z.number().gt(0).max(1).default(0.5).meta({
+      description:
+        "A remediation storm: at least this fraction of a cluster's Machines are unhealthy (`HealthCheckSucceeded=False`) and at least `stormMinUnhealthy` of them. During a storm and for `stormCooldown` after it, no new remediation starts in that cluster (running ones go on).",
+    }),
+    stormMinUnhealthy: int().min(1).default(3).meta({
+      description: 'Fewer unhealthy Machines than this is never a storm (one bad Machine of two is not).',
+    }),
+    stormCooldown: duration().prefault('10m').meta({
+      kind: 'duration',
+      description: 'How long after a storm ended no new remediation starts in that cluster.',
     }),
   })
   .strict();

@@ -49,6 +49,8 @@ export interface Metrics {
   remediations: Counter<'cluster' | 'phase' | 'result'>;
   unhealthyMachines: Gauge<'cluster' | 'machine_health_check'>;
   healthCheckShortCircuited: Gauge<'cluster' | 'machine_health_check'>;
+  remediationsDeferred: Counter<'cluster' | 'reason'>;
+  remediationStorm: Gauge<'cluster'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -237,7 +239,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
 
     remediations: counter(
       'remediations_total',
-      'Remediation steps, by phase (e.g. reboot, delete) and result.',
+      'Remediation actions and outcomes: phase="reboot"|"reprovision" with result started|succeeded|failed, and phase="remediation" with result succeeded|gave_up (a request finished).',
       ['cluster', 'phase', 'result'],
     ),
     unhealthyMachines: gauge('unhealthy_machines', 'Machines a MachineHealthCheck finds unhealthy.', [
@@ -248,6 +250,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       'health_check_short_circuited',
       '1 while a MachineHealthCheck has too many unhealthy machines to remediate (RemediationAllowed=False).',
       ['cluster', 'machine_health_check'],
+    ),
+    remediationsDeferred: counter(
+      'remediations_deferred_total',
+      'Remediation attempts that could not start yet, by reason (Storm, StormCooldown, MaxPerCluster, MaxPerGroup, RateLimited, HeldByScaleDown).',
+      ['cluster', 'reason'],
+    ),
+    remediationStorm: gauge(
+      'remediation_storm',
+      '1 while a workload cluster is in a remediation storm (too many unhealthy Machines at once): no new remediation starts there.',
+      ['cluster'],
     ),
   };
 }

@@ -1,5 +1,5 @@
 // CRDs the sandbox installs: Cluster API's five core kinds in ONE version (v1beta2 or v1beta1), plus
-// our sandbox infrastructure provider. Without CAPI's conversion webhook a CRD can only serve one
+// our sandbox infrastructure provider and our remediation kinds. Without CAPI's conversion webhook a CRD can only serve one
 // version faithfully, so a sandbox is either a v1beta2 or a v1beta1 management cluster.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -7,11 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadAll } from 'js-yaml';
 import { ApiError, type RestClient } from './rest.ts';
 
-export type CrdSet = 'v1beta2' | 'v1beta1' | 'infrastructure';
+export type CrdSet = 'v1beta2' | 'v1beta1' | 'infrastructure' | 'remediation';
 export type CapiCrdVersion = 'v1beta2' | 'v1beta1';
 
 const CAPI_PLURALS = ['clusters', 'machinedeployments', 'machinesets', 'machines', 'machinehealthchecks'];
 const INFRA_PLURALS = ['sandboxmachinetemplates', 'sandboxmachines'];
+const REMEDIATION_PLURALS = ['autopilotremediationtemplates', 'autopilotremediations'];
 export const CAPI_CRD_GROUP = 'cluster.x-k8s.io';
 
 const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
@@ -30,8 +31,9 @@ interface Crd {
 
 /** Absolute paths of the YAML files of one set. */
 export function crdFiles(set: CrdSet): string[] {
-  const dir = set === 'infrastructure' ? 'infrastructure' : `cluster-api/${set}`;
-  const plurals = set === 'infrastructure' ? INFRA_PLURALS : CAPI_PLURALS;
+  const dir = set === 'infrastructure' || set === 'remediation' ? set : `cluster-api/${set}`;
+  const plurals =
+    set === 'infrastructure' ? INFRA_PLURALS : set === 'remediation' ? REMEDIATION_PLURALS : CAPI_PLURALS;
   return plurals.map((p) => fileURLToPath(new URL(`../../deploy/crds/${dir}/${p}.yaml`, import.meta.url)));
 }
 
@@ -57,7 +59,11 @@ export async function installCrds(
   opts: { timeoutMs?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  const crds = [...loadCrds(capiVersion), ...loadCrds('infrastructure')] as unknown as Crd[];
+  const crds = [
+    ...loadCrds(capiVersion),
+    ...loadCrds('infrastructure'),
+    ...loadCrds('remediation'),
+  ] as unknown as Crd[];
 
   for (const crd of crds.filter((c) => c.spec.group === CAPI_CRD_GROUP)) {
     const r = await client.req<Crd>('GET', `${CRD_PATH}/${crd.metadata.name}`);

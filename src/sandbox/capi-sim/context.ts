@@ -19,6 +19,11 @@ export const FAULTS = {
   neverJoin: 'sandbox.capi-autopilot.io/fault-never-join',
   /** Node: the hollow kubelet stops renewing the Lease (the real node lifecycle controller marks it Unknown). */
   stopHeartbeats: 'sandbox.capi-autopilot.io/fault-stop-heartbeats',
+  /**
+   * Machine or Node: a reboot through the infrastructure reboot hook (src/remediation/contract.ts) is
+   * answered, but the Node stays as it was (stopped heartbeats stay stopped, conditions unchanged).
+   */
+  rebootDoesNotHelp: 'sandbox.capi-autopilot.io/fault-reboot-does-not-help',
   /** Pod: extra seconds before the hollow kubelet finishes terminating it; "never" never does. */
   terminationDelay: 'sandbox.capi-autopilot.io/fault-termination-delay-seconds',
 } as const;
@@ -30,6 +35,8 @@ export interface SimOptions {
   provisioningDelayMs: number;
   /** Time from a provisioned instance to its Node joining. */
   joinDelayMs: number;
+  /** Time from a reboot request on a SandboxMachine to the restarted instance and the provider's answer. */
+  rebootDelayMs: number;
   podTerminationScale: number;
   heartbeatMs: number;
   leaseDurationSeconds: number;

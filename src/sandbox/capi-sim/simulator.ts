@@ -1,6 +1,7 @@
 // The CAPI simulator: CAPI's MachineDeployment, MachineSet and Machine controllers plus a sandbox
 // infrastructure provider and a hollow kubelet for every node, driven by watches. It keeps no state of
 // its own beyond caches: stop it at any point (a crash) and a new one continues from the API objects.
+import { reconcileClusterStatus } from './cluster-status.ts';
 import { discoverCapiVersion } from '../../capi/adapters/index.ts';
 import { CAPI_GROUP, type CapiVersion } from '../../capi/types.ts';
 import { ApiError, StoppableClient, type RestClient } from '../rest.ts';
@@ -25,6 +26,7 @@ import { reconcileMachine } from './machine.ts';
 import { reconcileMachineDeployment } from './machinedeployment.ts';
 import { reconcileMachineSet } from './machineset.ts';
 import { HOLLOW_NODE_LABEL } from './node-template.ts';
+import { REBOOT_KEY_PREFIX, RebootProvider, type RebootStats } from './reboot.ts';
 import { LaggedCache, type CacheView } from './lagged-cache.ts';
 import { WorkQueue } from '../../runtime/queue.ts';
 
@@ -41,6 +43,7 @@ export const DEFAULT_SIM_OPTIONS: SimOptions = {
   name: 'sandbox',
   provisioningDelayMs: 2000,
   joinDelayMs: 1000,
+  rebootDelayMs: 500,
   podTerminationScale: 1,
   heartbeatMs: 10_000,
   leaseDurationSeconds: 40,
@@ -56,10 +59,18 @@ export class CapiSimulator {
   private readonly loops: Promise<void>[] = [];
   /** Fault injection: every MachineSet reconcile starts this much later. */
   private machineSetDelayMs = 0;
+  /** The infrastructure provider's reboot hook. */
+  private readonly reboot: RebootProvider;
 
   private constructor(ctx: SimContext, abort: AbortController) {
     this.ctx = ctx;
     this.abort = abort;
+    this.reboot = new RebootProvider(ctx);
+  }
+
+  /** Reboot requests answered so far by this simulator process (one per token). */
+  get rebootStats(): Readonly<RebootStats> {
+    return this.reboot.stats;
   }
 
   static async start(cfg: SimulatorConfig): Promise<CapiSimulator> {
@@ -120,9 +131,10 @@ export class CapiSimulator {
     caches.infraTemplates = cache<InfraTemplate>(mgmtReads, infraPath('sandboxmachinetemplates'), (o) =>
       queue.add(`tmpl:${objectKey(o)}`),
     );
-    caches.infraMachines = cache<InfraMachine>(mgmtReads, infraPath('sandboxmachines'), (o) =>
-      queue.add(`m:${objectKey(o)}`),
-    );
+    caches.infraMachines = cache<InfraMachine>(mgmtReads, infraPath('sandboxmachines'), (o) => {
+      queue.add(`m:${objectKey(o)}`);
+      sim.reboot.infraMachineChanged(o);
+    });
     caches.nodes = cache<NodeObject>(
       workloadReads,
       `/api/v1/nodes?labelSelector=${encodeURIComponent(`${HOLLOW_NODE_LABEL}=${opts.name}`)}`,
@@ -152,6 +164,7 @@ export class CapiSimulator {
     for (const o of caches.machines.list()) queue.add(`m:${objectKey(o)}`);
     for (const o of caches.pods.list()) queue.add(`pod:${objectKey(o)}`);
     for (const o of caches.infraTemplates.list()) queue.add(`tmpl:${objectKey(o)}`);
+    for (const o of caches.infraMachines.list()) sim.reboot.infraMachineChanged(o);
     opts.log(`simulator started (cluster.x-k8s.io/${version}, ${caches.nodes.list().length} hollow nodes)`);
     return sim;
   }
@@ -185,6 +198,10 @@ export class CapiSimulator {
         return reconcileMachine(this.ctx, k);
       case 'tmpl':
         return reconcileInfraTemplate(this.ctx, k);
+      case 'cl':
+        return reconcileClusterStatus(this.ctx, k);
+      case REBOOT_KEY_PREFIX:
+        return this.reboot.reconcile(k);
       case 'pod': {
         const pod = this.ctx.caches.pods.get(k);
         return this.ctx.kubelet.podChanged(
@@ -203,6 +220,7 @@ export class CapiSimulator {
   }
 
   private clusterChanged(c: KubeObject): void {
+    this.ctx.queue.add(`cl:${objectKey(c)}`);
     for (const cache of [
       this.ctx.caches.machineDeployments,
       this.ctx.caches.machineSets,
@@ -213,6 +231,7 @@ export class CapiSimulator {
           this.ctx.queue.add(`${prefixOf(cache)}:${objectKey(o)}`);
       }
     }
+    this.reboot.clusterChanged(c.metadata.namespace!);
   }
 
   private machineSetChanged(o: KubeObject): void {
@@ -302,11 +321,11 @@ export class CapiSimulator {
     });
   }
 
-  /** Marks a machine whose provisioning never finishes, or whose Node never joins. */
+  /** Marks a machine whose provisioning never finishes, whose Node never joins, or whose reboots do not help. */
   async setMachineFault(
     namespace: string,
     name: string,
-    fault: 'stallProvisioning' | 'neverJoin',
+    fault: 'stallProvisioning' | 'neverJoin' | 'rebootDoesNotHelp',
     on = true,
   ): Promise<void> {
     await this.ctx.mgmt.mergePatch(capiPath(this.ctx.version, 'machines', namespace, name), {

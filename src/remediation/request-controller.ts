@@ -1,0 +1,425 @@
+// The external remediator: reconciles AutopilotRemediation requests (made by a MachineHealthCheck, CAPI's or
+// ours) through their escalation chain. Each reconcile reads the caches, asks decideEscalation for the one
+// next step, checks ownership and admission (storm.ts), records the attempt on the request *before* acting
+// and then acts, so a crash only leaves a recorded attempt that the next reconcile finishes or times out.
+import { fromObjectOfKind } from '../capi/adapters/index.ts';
+import { findCondition } from '../capi/conditions.ts';
+import type { Machine } from '../capi/types.ts';
+import { discoverGroup } from '../kube/discovery.ts';
+import { EventRecorder, type ObjectRef } from '../kube/events.ts';
+import { isConflict } from '../kube/errors.ts';
+import type { KubeObject } from '../kube/informer.ts';
+import type { MachineDeleter } from '../machines/executor.ts';
+import { markOf, REMEDIATION_ANNOTATION } from '../machines/records.ts';
+import type { GroupRef } from '../machines/snapshot.ts';
+import { Controller } from '../runtime/controller.ts';
+import type { ControllerEnv } from '../service.ts';
+import { logCorrelation } from '../tracing/spans.ts';
+import { handToOwner, infraPath, rebootState, requestReboot, setRemediationMark } from './actions.ts';
+import { REMEDIATION_API_VERSION, REQUEST_KIND, REQUEST_RESOURCE } from './contract.ts';
+import { decideEscalation, nextStatus, type Decision, type RequestStatus } from './escalation.ts';
+import { createHealthCheckController } from './mhc-controller.ts';
+import { RemediationReporter } from './report.ts';
+import { reprovision } from './reprovision.ts';
+import { readRequest, rebootToken, statusBody, withRemediating, type RequestObject } from './request.ts';
+import { admit, stormState, type StormState } from './storm.ts';
+import { parseKubeTime, v1beta2Conditions } from './types.ts';
+
+const RECHECK_MS = 30_000;
+const DEFER_MS = 10_000;
+
+export interface RemediationDeps {
+  /** Absent in a dry run: nothing is acted on, decisions are reported. */
+  deleter?: MachineDeleter;
+  now?: () => Date;
+}
+
+export interface Remediation {
+  /** The request controller, and in standalone mode the MachineHealthCheck controller. */
+  controllers: Controller[];
+  reporter: RemediationReporter;
+}
+
+export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}): Remediation {
+  const now = deps.now ?? (() => new Date());
+  const cfg = env.config.remediation;
+  const log = env.log.child({ controller: 'remediation' });
+  const mgmt = (r: string) => env.informers.get(`management/${r}`)!;
+  const requests = mgmt(REQUEST_RESOURCE);
+  const machines = mgmt('machines');
+  const events = new EventRecorder(env.management, {
+    onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
+  });
+  const reporter = new RemediationReporter(env.metrics);
+  env.publishStatus('remediation', () => ({ mode: cfg.mode, dryRun: env.dryRun, ...reporter.all() }));
+  /** Reprovision runs in the background, by request key. */
+  const inFlight = new Map<string, Promise<unknown>>();
+  const abort = new AbortController();
+  /** Attempt starts of this process (the requests record only their current attempt). */
+  const starts: number[] = [];
+  const storms = new Map<string, StormState>();
+  const infraVersions = new Map<string, string>();
+
+  const machineOf = (key: string): Machine | undefined => {
+    const raw = machines.get(key);
+    try {
+      return raw ? fromObjectOfKind(raw, 'Machine') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const requestRef = (r: RequestObject): ObjectRef => ({
+    apiVersion: REMEDIATION_API_VERSION,
+    kind: REQUEST_KIND,
+    namespace: r.namespace,
+    name: r.name,
+    uid: r.uid,
+  });
+  const machineRef = (m: Machine): ObjectRef => ({
+    apiVersion: `cluster.x-k8s.io/${m.version}`,
+    kind: 'Machine',
+    namespace: m.meta.namespace,
+    name: m.meta.name,
+    uid: m.meta.uid,
+  });
+  const groupOf = (m: Machine): GroupRef | undefined => {
+    if (!m.ownerMachineSet) return undefined;
+    const ms = mgmt('machinesets').get(`${m.meta.namespace}/${m.ownerMachineSet}`);
+    const md = ms?.metadata.ownerReferences?.find((o) => o.controller && o.kind === 'MachineDeployment');
+    return md
+      ? { kind: 'MachineDeployment', namespace: m.meta.namespace, name: md.name }
+      : { kind: 'MachineSet', namespace: m.meta.namespace, name: m.ownerMachineSet };
+  };
+  /**
+   * Healthy again since the request was made. A True condition older than the request is the state before
+   * the Machine failed, not a recovery: the MachineHealthCheck may create the request before it patches
+   * the Machine (CAPI does), and acting on the stale True would end the remediation before it started.
+   */
+  const healthy = (m: Machine, since: number | undefined) => {
+    const c = findCondition(v1beta2Conditions(m), 'HealthCheckSucceeded');
+    if (c?.status !== 'True') return false;
+    const t = c.lastTransitionTime === undefined ? undefined : parseKubeTime(c.lastTransitionTime);
+    return since === undefined || (t !== undefined && t >= since);
+  };
+
+  /** Writes status and the Remediating condition; false on a conflict (the next reconcile reads again). */
+  async function writeStatus(
+    r: RequestObject,
+    status: RequestStatus,
+    cond: { status: 'True' | 'False'; reason: string; message: string },
+  ): Promise<boolean> {
+    const conditions = withRemediating(r.conditions, cond.status, cond.reason, cond.message, now());
+    const same =
+      status === r.status &&
+      JSON.stringify(conditions) === JSON.stringify(r.conditions) &&
+      r.status.phase !== undefined;
+    if (same || env.dryRun) return true;
+    try {
+      await env.management.mergePatch(
+        `/apis/${REMEDIATION_API_VERSION}/namespaces/${r.namespace}/${REQUEST_RESOURCE}/${r.name}/status`,
+        statusBody(status, r.steps, conditions),
+        r.resourceVersion,
+      );
+      return true;
+    } catch (e) {
+      if (isConflict(e)) return false;
+      throw e;
+    }
+  }
+
+  /** Admission of one more start in the Machine's cluster and group (storm protection). */
+  function admission(m: Machine, group: GroupRef | undefined, at: number) {
+    const cluster = `${m.meta.namespace}/${m.clusterName}`;
+    const all = requests.list().map(readRequest);
+    const running = all.filter((q) => q.status.phase === 'Running' && !q.deleting);
+    const inFlightList = running.flatMap((q) => {
+      const qm = machineOf(`${q.namespace}/${q.name}`);
+      if (!qm) return [];
+      const g = groupOf(qm);
+      return [
+        { cluster: `${qm.meta.namespace}/${qm.clusterName}`, ...(g ? { group: `${g.kind}/${g.name}` } : {}) },
+      ];
+    });
+    const recorded = all.flatMap((q) =>
+      q.status.attemptStartedAt === undefined ? [] : [q.status.attemptStartedAt],
+    );
+    const recentStarts = [...new Set([...recorded, ...starts])];
+    const inCluster = machines
+      .list()
+      .filter(
+        (o) =>
+          o.metadata.namespace === m.meta.namespace &&
+          o.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === m.clusterName,
+      )
+      .map((o) => machineOf(`${o.metadata.namespace}/${o.metadata.name}`))
+      .filter((x): x is Machine => x !== undefined && !x.meta.deletionTimestamp);
+    const unhealthy = inCluster.filter(
+      (x) => findCondition(v1beta2Conditions(x), 'HealthCheckSucceeded')?.status === 'False',
+    ).length;
+    const fraction =
+      unhealthy >= cfg.stormMinUnhealthy && inCluster.length > 0 ? unhealthy / inCluster.length : 0;
+    const prev = storms.get(cluster) ?? { inStorm: false };
+    const st = stormState(prev, fraction, cfg.stormThreshold, at);
+    if (st !== prev) {
+      storms.set(cluster, st);
+      log.warn(
+        { cluster, unhealthy, machines: inCluster.length, storm: st.inStorm },
+        'remediation storm state',
+      );
+    }
+    reporter.storm(cluster, st.inStorm);
+    return admit({
+      cluster,
+      ...(group ? { group: `${group.kind}/${group.name}` } : {}),
+      inFlight: inFlightList,
+      limits: { maxPerCluster: cfg.maxConcurrent, maxPerGroup: cfg.maxConcurrentPerGroup },
+      recentStarts,
+      rate: { max: cfg.maxStarts, perMs: cfg.startsWindow },
+      storm: {
+        unhealthyFraction: fraction,
+        threshold: cfg.stormThreshold,
+        cooldownMs: cfg.stormCooldown,
+        ...(st.endedAt !== undefined ? { lastStormEndedAt: st.endedAt } : {}),
+      },
+      now: at,
+    });
+  }
+
+  async function infraApiVersion(m: Machine): Promise<string | undefined> {
+    const ref = m.infrastructureRef;
+    if (ref.apiVersion) return ref.apiVersion;
+    let v = infraVersions.get(ref.apiGroup);
+    if (!v) {
+      const { preferred } = await discoverGroup(env.management, ref.apiGroup);
+      if (!preferred) return undefined;
+      v = `${ref.apiGroup}/${preferred}`;
+      infraVersions.set(ref.apiGroup, v);
+    }
+    return v;
+  }
+
+  /** Makes sure the reboot of the current attempt was asked for (after a crash it may not have been). */
+  async function ensureReboot(m: Machine, token: string): Promise<string> {
+    const v = await infraApiVersion(m);
+    if (!v) throw new Error(`infrastructure API group ${m.infrastructureRef.apiGroup} is not served`);
+    const path = infraPath(m, v);
+    const infra = await env.management.getOrNull(path);
+    if (!infra)
+      throw new Error(
+        `infrastructure object ${m.infrastructureRef.kind} ${m.infrastructureRef.name} not found`,
+      );
+    const state = rebootState(infra, token);
+    if (state === 'not-requested') await requestReboot(env.management, path, token);
+    return state;
+  }
+
+  function startReprovision(key: string, r: RequestObject, m: Machine, cluster: string) {
+    if (inFlight.has(key) || !deps.deleter) return;
+    const run = reprovision(env, deps.deleter, m, groupOf(m), {
+      signal: abort.signal,
+      events,
+      machineRef: machineRef(m),
+    })
+      .then(async (res) => {
+        reporter.action(cluster, 'reprovision', res.ok ? 'succeeded' : 'failed');
+        const text = `Reprovision of Machine ${m.meta.name}: ${res.message}`;
+        log[res.ok ? 'info' : 'warn']({ request: key, outcome: res.outcome, ...logCorrelation() }, text);
+        await events.record(
+          requestRef(r),
+          res.ok ? 'Normal' : 'Warning',
+          res.ok ? 'Reprovisioned' : 'ReprovisionFailed',
+          text,
+        );
+        if (!res.ok) reporter.failure(key, text);
+      })
+      .catch((e: Error) => log.error({ request: key, err: e.message }, 'reprovision crashed'))
+      .finally(() => {
+        inFlight.delete(key);
+        controller.enqueue(key);
+      });
+    inFlight.set(key, run);
+  }
+
+  async function reconcile(key: string) {
+    const raw = requests.get(key);
+    const m = machineOf(key);
+    if (!raw || readRequest(raw).deleting) {
+      reporter.forget(key);
+      // Done (the MHC deleted the request, or the Machine went): our mark must not outlive it.
+      if (m && REMEDIATION_ANNOTATION in m.meta.annotations && !env.dryRun)
+        await setRemediationMark(env.management, m, undefined);
+      return;
+    }
+    const r = readRequest(raw);
+    if (!r.steps || r.statusError) {
+      const message = `not acted on: ${r.specError ?? r.statusError}`;
+      reporter.set(key, { phase: r.status.phase ?? 'Pending', reason: 'Invalid', message });
+      await writeStatus(r, r.status, {
+        status: 'False',
+        reason: r.specError ? 'InvalidSpec' : 'InvalidStatus',
+        message,
+      });
+      await events.record(requestRef(r), 'Warning', 'InvalidRequest', message);
+      return;
+    }
+    const at = now().getTime();
+    const sameMachine = m !== undefined && (r.machineUid === undefined || r.machineUid === m.meta.uid);
+    const machine = {
+      exists: sameMachine,
+      deleting: sameMachine && m.meta.deletionTimestamp !== undefined,
+      healthy: sameMachine && healthy(m, r.createdAt),
+    };
+    const d: Decision = decideEscalation({
+      steps: r.steps,
+      status: r.status,
+      machine,
+      now: at,
+      actionInFlight: inFlight.has(key),
+    });
+    const cluster = m ? `${m.meta.namespace}/${m.clusterName}` : r.namespace;
+    const step = r.status.step === undefined ? undefined : r.steps[r.status.step];
+    const report = (reason: string, message: string, next?: string) =>
+      reporter.set(key, {
+        phase: nextStatus(r.status, d, at).phase ?? 'Pending',
+        ...(step ? { action: step.action, attempt: r.status.attempt } : {}),
+        reason,
+        message,
+        ...(next ? { next } : {}),
+        ...(r.status.lastFailure ? { lastFailure: r.status.lastFailure } : {}),
+      });
+
+    switch (d.kind) {
+      case 'start': {
+        const mm = m!;
+        const { mark } = markOf(mm.meta.annotations);
+        const group = groupOf(mm);
+        const held =
+          mark && mark.purpose !== 'remediation'
+            ? `operation ${mark.id} (${mark.purpose}) holds the Machine`
+            : undefined;
+        // Storm protection gates new remediations only; a retry or an escalation of one already running
+        // goes on (medik8s: storms block new remediations, never ongoing ones).
+        const adm = held || d.why !== 'first' ? undefined : admission(mm, group, at);
+        if (held || (adm && !adm.allowed)) {
+          const reason = held ? 'HeldByScaleDown' : (adm as { code: string }).code;
+          const message = `${d.message}; deferred: ${held ?? (adm as { message: string }).message}`;
+          report(reason, message, `${d.action} when allowed`);
+          reporter.deferred(cluster, reason);
+          await writeStatus(r, r.status, { status: 'False', reason, message });
+          const retryAt = (adm as { retryAt?: number } | undefined)?.retryAt;
+          return { requeueAfterMs: retryAt ? Math.max(1000, retryAt - at) : DEFER_MS };
+        }
+        if (env.dryRun || !deps.deleter) {
+          report(d.reason, `would start ${d.action}: ${d.message}`);
+          log.info({ request: key, action: d.action }, `dry run: would start ${d.action}`);
+          return { requeueAfterMs: RECHECK_MS };
+        }
+        // The mark first: from here on scale-down leaves this Machine alone.
+        if (mm.meta.annotations[REMEDIATION_ANNOTATION] !== r.uid) {
+          try {
+            await setRemediationMark(env.management, mm, r.uid, mm.meta.resourceVersion);
+          } catch (e) {
+            if (isConflict(e)) return { requeueAfterMs: 500 };
+            throw e;
+          }
+        }
+        const status = nextStatus(r.status, d, at);
+        const verb = d.action === 'Reboot' ? 'Rebooting' : 'Reprovisioning';
+        if (!(await writeStatus(r, status, { status: 'True', reason: verb, message: d.message })))
+          return { requeueAfterMs: 500 };
+        starts.push(at);
+        reporter.action(cluster, d.action.toLowerCase(), 'started');
+        log.info(
+          { request: key, action: d.action, step: d.step, attempt: d.attempt, ...logCorrelation() },
+          d.message,
+        );
+        await Promise.all([
+          events.record(requestRef(r), 'Normal', verb, d.message),
+          events.record(machineRef(mm), 'Normal', `Remediation${d.action}`, d.message),
+        ]);
+        if (d.action === 'Reboot') await ensureReboot(mm, rebootToken(r.uid, d.step, d.attempt));
+        else startReprovision(key, r, mm, cluster);
+        report(verb, d.message, 'wait for the Machine to be healthy');
+        return { requeueAfterMs: r.steps[d.step]!.timeoutMs + 1 };
+      }
+      case 'wait': {
+        if (d.reason === 'AttemptRunning' && step && m && !env.dryRun && deps.deleter) {
+          // Level-triggered: the action of the recorded attempt must be under way (a crash may have come
+          // between recording it and acting).
+          if (step.action === 'Reboot') {
+            const s = await ensureReboot(m, rebootToken(r.uid, r.status.step!, r.status.attempt!));
+            report(
+              s === 'answered' ? 'Rebooted' : 'Rebooting',
+              d.message,
+              'wait for the Machine to be healthy',
+            );
+          } else if (!m.meta.deletionTimestamp && !markOf(m.meta.annotations).mark) {
+            startReprovision(key, r, m, cluster);
+            report('Reprovisioning', d.message, 'wait for the replacement');
+          }
+        } else report(d.reason, d.message);
+        return { requeueAfterMs: d.until ? Math.max(100, d.until - at) : RECHECK_MS };
+      }
+      case 'succeeded':
+      case 'replaced':
+      case 'give-up': {
+        const status = nextStatus(r.status, d, at);
+        const final = status !== r.status || findCondition(r.conditions, 'Remediating')?.status !== 'False';
+        await writeStatus(r, status, { status: 'False', reason: d.reason, message: d.message });
+        report(d.reason, d.message, d.kind === 'give-up' ? 'left to the Machine owner' : undefined);
+        if (m && sameMachine && !env.dryRun) {
+          if (
+            d.kind === 'give-up' &&
+            !m.meta.deletionTimestamp &&
+            findCondition(v1beta2Conditions(m), 'OwnerRemediated')?.status !== 'False'
+          )
+            await handToOwner(env.management, m, `${REQUEST_KIND} ${r.name} gave up: ${d.message}`, now());
+          if (REMEDIATION_ANNOTATION in m.meta.annotations && !m.meta.deletionTimestamp)
+            await setRemediationMark(env.management, m, undefined);
+        }
+        if (final) {
+          reporter.action(cluster, 'remediation', d.kind === 'give-up' ? 'gave_up' : 'succeeded');
+          await events.record(
+            requestRef(r),
+            d.kind === 'give-up' ? 'Warning' : 'Normal',
+            d.kind === 'give-up' ? 'RemediationGaveUp' : 'RemediationSucceeded',
+            d.message,
+          );
+        }
+        return;
+      }
+      case 'invalid':
+        report(d.reason, d.message);
+        await writeStatus(r, r.status, { status: 'False', reason: d.reason, message: d.message });
+        return;
+    }
+  }
+
+  const controller = new Controller({
+    name: 'remediation',
+    workers: 2,
+    log: env.log,
+    metrics: env.metrics,
+    reconcile,
+    trace: (key) => ({ attributes: { 'capi_autopilot.remediation_request': key } }),
+    onActiveChange: (active) => {
+      if (active) for (const o of requests.list()) controller.enqueue(keyOf(o));
+    },
+    onStop: async () => {
+      abort.abort();
+      await Promise.allSettled([...inFlight.values()]);
+    },
+  });
+  requests.onChange((_t, o) => controller.enqueue(keyOf(o)));
+  // A Machine's health or deletion decides a request of the same name; our mark on a Machine whose
+  // request is gone must go too.
+  machines.onChange((_t, o) => {
+    const key = keyOf(o);
+    if (requests.get(key) || REMEDIATION_ANNOTATION in (o.metadata.annotations ?? {}))
+      controller.enqueue(key);
+  });
+  const healthChecks = cfg.mode === 'standalone' ? [createHealthCheckController(env, reporter)] : [];
+  return { controllers: [...healthChecks, controller], reporter };
+}
+
+const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
