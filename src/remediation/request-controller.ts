@@ -14,7 +14,8 @@ import { markOf, REMEDIATION_ANNOTATION } from '../machines/records.ts';
 import type { GroupRef } from '../machines/snapshot.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
-import { logCorrelation } from '../tracing/spans.ts';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { ATTR, inSpan, logCorrelation } from '../tracing/spans.ts';
 import { handToOwner, infraPath, rebootState, requestReboot, setRemediationMark } from './actions.ts';
 import { REMEDIATION_API_VERSION, REQUEST_KIND, REQUEST_RESOURCE } from './contract.ts';
 import { decideEscalation, nextStatus, type Decision, type RequestStatus } from './escalation.ts';
@@ -22,7 +23,7 @@ import { createHealthCheckController } from './mhc-controller.ts';
 import { RemediationReporter } from './report.ts';
 import { reprovision } from './reprovision.ts';
 import { readRequest, rebootToken, statusBody, withRemediating, type RequestObject } from './request.ts';
-import { admit, stormState, type StormState } from './storm.ts';
+import { createAdmission } from './admission.ts';
 import { parseKubeTime, v1beta2Conditions } from './types.ts';
 
 const RECHECK_MS = 30_000;
@@ -55,9 +56,6 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
   /** Reprovision runs in the background, by request key. */
   const inFlight = new Map<string, Promise<unknown>>();
   const abort = new AbortController();
-  /** Attempt starts of this process (the requests record only their current attempt). */
-  const starts: number[] = [];
-  const storms = new Map<string, StormState>();
   const infraVersions = new Map<string, string>();
 
   const machineOf = (key: string): Machine | undefined => {
@@ -90,6 +88,8 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       ? { kind: 'MachineDeployment', namespace: m.meta.namespace, name: md.name }
       : { kind: 'MachineSet', namespace: m.meta.namespace, name: m.ownerMachineSet };
   };
+  const admission = createAdmission(env, { requests, machines, machineOf, groupOf, reporter, log });
+
   /**
    * Healthy again since the request was made. A True condition older than the request is the state before
    * the Machine failed, not a recovery: the MachineHealthCheck may create the request before it patches
@@ -127,64 +127,6 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     }
   }
 
-  /** Admission of one more start in the Machine's cluster and group (storm protection). */
-  function admission(m: Machine, group: GroupRef | undefined, at: number) {
-    const cluster = `${m.meta.namespace}/${m.clusterName}`;
-    const all = requests.list().map(readRequest);
-    const running = all.filter((q) => q.status.phase === 'Running' && !q.deleting);
-    const inFlightList = running.flatMap((q) => {
-      const qm = machineOf(`${q.namespace}/${q.name}`);
-      if (!qm) return [];
-      const g = groupOf(qm);
-      return [
-        { cluster: `${qm.meta.namespace}/${qm.clusterName}`, ...(g ? { group: `${g.kind}/${g.name}` } : {}) },
-      ];
-    });
-    const recorded = all.flatMap((q) =>
-      q.status.attemptStartedAt === undefined ? [] : [q.status.attemptStartedAt],
-    );
-    const recentStarts = [...new Set([...recorded, ...starts])];
-    const inCluster = machines
-      .list()
-      .filter(
-        (o) =>
-          o.metadata.namespace === m.meta.namespace &&
-          o.metadata.labels?.['cluster.x-k8s.io/cluster-name'] === m.clusterName,
-      )
-      .map((o) => machineOf(`${o.metadata.namespace}/${o.metadata.name}`))
-      .filter((x): x is Machine => x !== undefined && !x.meta.deletionTimestamp);
-    const unhealthy = inCluster.filter(
-      (x) => findCondition(v1beta2Conditions(x), 'HealthCheckSucceeded')?.status === 'False',
-    ).length;
-    const fraction =
-      unhealthy >= cfg.stormMinUnhealthy && inCluster.length > 0 ? unhealthy / inCluster.length : 0;
-    const prev = storms.get(cluster) ?? { inStorm: false };
-    const st = stormState(prev, fraction, cfg.stormThreshold, at);
-    if (st !== prev) {
-      storms.set(cluster, st);
-      log.warn(
-        { cluster, unhealthy, machines: inCluster.length, storm: st.inStorm },
-        'remediation storm state',
-      );
-    }
-    reporter.storm(cluster, st.inStorm);
-    return admit({
-      cluster,
-      ...(group ? { group: `${group.kind}/${group.name}` } : {}),
-      inFlight: inFlightList,
-      limits: { maxPerCluster: cfg.maxConcurrent, maxPerGroup: cfg.maxConcurrentPerGroup },
-      recentStarts,
-      rate: { max: cfg.maxStarts, perMs: cfg.startsWindow },
-      storm: {
-        unhealthyFraction: fraction,
-        threshold: cfg.stormThreshold,
-        cooldownMs: cfg.stormCooldown,
-        ...(st.endedAt !== undefined ? { lastStormEndedAt: st.endedAt } : {}),
-      },
-      now: at,
-    });
-  }
-
   async function infraApiVersion(m: Machine): Promise<string | undefined> {
     const ref = m.infrastructureRef;
     if (ref.apiVersion) return ref.apiVersion;
@@ -213,12 +155,51 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     return state;
   }
 
+  /**
+   * The reboot hook, never throwing: a hook we cannot reach is reported on the request (event, /status)
+   * and tried again at the next reconcile; the attempt's timeout still runs, so the chain escalates.
+   */
+  async function reboot(key: string, r: RequestObject, m: Machine, step: number, attempt: number) {
+    const token = rebootToken(r.uid, step, attempt);
+    return inSpan(
+      'remediation.reboot',
+      {
+        attributes: {
+          [ATTR.namespace]: m.meta.namespace,
+          [ATTR.machine]: m.meta.name,
+          'capi_autopilot.reboot_token': token,
+        },
+      },
+      async (span) => {
+        try {
+          const state = await ensureReboot(m, token);
+          span.setAttribute('capi_autopilot.reboot_state', state);
+          return state;
+        } catch (e) {
+          const text = `reboot of Machine ${m.meta.name} could not be requested: ${(e as Error).message}`;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: text });
+          log.warn({ request: key, err: (e as Error).message, ...logCorrelation() }, 'reboot hook failed');
+          reporter.failure(key, text);
+          await events.record(requestRef(r), 'Warning', 'RebootRequestFailed', text);
+          return 'failed' as const;
+        }
+      },
+    );
+  }
+
   function startReprovision(key: string, r: RequestObject, m: Machine, cluster: string) {
     if (inFlight.has(key) || !deps.deleter) return;
-    const run = reprovision(env, deps.deleter, m, groupOf(m), {
-      signal: abort.signal,
-      events,
-      machineRef: machineRef(m),
+    const deleter = deps.deleter;
+    const attributes = { [ATTR.namespace]: m.meta.namespace, [ATTR.machine]: m.meta.name };
+    const run = inSpan('remediation.reprovision', { attributes }, async (span) => {
+      const res = await reprovision(env, deleter, m, groupOf(m), {
+        signal: abort.signal,
+        events,
+        machineRef: machineRef(m),
+      });
+      span.setAttribute('capi_autopilot.outcome', res.outcome);
+      if (!res.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: res.message });
+      return res;
     })
       .then(async (res) => {
         reporter.action(cluster, 'reprovision', res.ok ? 'succeeded' : 'failed');
@@ -299,7 +280,7 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
             : undefined;
         // Storm protection gates new remediations only; a retry or an escalation of one already running
         // goes on (medik8s: storms block new remediations, never ongoing ones).
-        const adm = held || d.why !== 'first' ? undefined : admission(mm, group, at);
+        const adm = held || d.why !== 'first' ? undefined : admission.admit(mm, group, at);
         if (held || (adm && !adm.allowed)) {
           const reason = held ? 'HeldByScaleDown' : (adm as { code: string }).code;
           const message = `${d.message}; deferred: ${held ?? (adm as { message: string }).message}`;
@@ -327,7 +308,7 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
         const verb = d.action === 'Reboot' ? 'Rebooting' : 'Reprovisioning';
         if (!(await writeStatus(r, status, { status: 'True', reason: verb, message: d.message })))
           return { requeueAfterMs: 500 };
-        starts.push(at);
+        admission.started(at);
         reporter.action(cluster, d.action.toLowerCase(), 'started');
         log.info(
           { request: key, action: d.action, step: d.step, attempt: d.attempt, ...logCorrelation() },
@@ -337,7 +318,7 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
           events.record(requestRef(r), 'Normal', verb, d.message),
           events.record(machineRef(mm), 'Normal', `Remediation${d.action}`, d.message),
         ]);
-        if (d.action === 'Reboot') await ensureReboot(mm, rebootToken(r.uid, d.step, d.attempt));
+        if (d.action === 'Reboot') await reboot(key, r, mm, d.step, d.attempt);
         else startReprovision(key, r, mm, cluster);
         report(verb, d.message, 'wait for the Machine to be healthy');
         return { requeueAfterMs: r.steps[d.step]!.timeoutMs + 1 };
@@ -347,12 +328,13 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
           // Level-triggered: the action of the recorded attempt must be under way (a crash may have come
           // between recording it and acting).
           if (step.action === 'Reboot') {
-            const s = await ensureReboot(m, rebootToken(r.uid, r.status.step!, r.status.attempt!));
+            const s = await reboot(key, r, m, r.status.step!, r.status.attempt!);
             report(
-              s === 'answered' ? 'Rebooted' : 'Rebooting',
+              s === 'answered' ? 'Rebooted' : s === 'failed' ? 'RebootRequestFailed' : 'Rebooting',
               d.message,
               'wait for the Machine to be healthy',
             );
+            if (s === 'failed') return { requeueAfterMs: Math.max(100, Math.min(DEFER_MS, d.until - at)) };
           } else if (!m.meta.deletionTimestamp && !markOf(m.meta.annotations).mark) {
             startReprovision(key, r, m, cluster);
             report('Reprovisioning', d.message, 'wait for the replacement');
@@ -364,9 +346,20 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       case 'replaced':
       case 'give-up': {
         const status = nextStatus(r.status, d, at);
-        const final = status !== r.status || findCondition(r.conditions, 'Remediating')?.status !== 'False';
-        await writeStatus(r, status, { status: 'False', reason: d.reason, message: d.message });
-        report(d.reason, d.message, d.kind === 'give-up' ? 'left to the Machine owner' : undefined);
+        // Only the transition writes: a final phase already recorded keeps the reason and message it
+        // was recorded with (a later "AlreadyGaveUp" must not overwrite "RetriesExhausted").
+        const final = status !== r.status;
+        if (
+          final &&
+          !(await writeStatus(r, status, { status: 'False', reason: d.reason, message: d.message }))
+        )
+          return { requeueAfterMs: 500 };
+        const recorded = findCondition(r.conditions, 'Remediating');
+        report(
+          final ? d.reason : (recorded?.reason ?? d.reason),
+          final ? d.message : (recorded?.message ?? d.message),
+          d.kind === 'give-up' ? 'left to the Machine owner' : undefined,
+        );
         if (m && sameMachine && !env.dryRun) {
           if (
             d.kind === 'give-up' &&

@@ -1,14 +1,16 @@
 // Remediation on the sandbox: a service running the remediation controllers (and the delete protocol's
 // recovery), a Cluster whose control plane and infrastructure are reported ready, our remediation
 // template, and MachineHealthChecks in v1beta2 shape.
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { inject } from 'vitest';
 import { createMachineDeletion } from '../../../src/machines/controller.ts';
 import type { MachineDeleter } from '../../../src/machines/executor.ts';
 import { REMEDIATION_API_VERSION, TEMPLATE_KIND } from '../../../src/remediation/contract.ts';
 import { createRemediation } from '../../../src/remediation/request-controller.ts';
 import { createLogger } from '../../../src/runtime/log.ts';
 import { startService, type Service } from '../../../src/service.ts';
-import type { Management } from './capi.ts';
+import { createDeployment, type Management } from './capi.ts';
 import { serviceConfig } from './kube.ts';
 
 export const mgmtPath = (ns: string, r: string, name = '') =>
@@ -93,4 +95,15 @@ export async function healthCheck(
       },
     },
   });
+}
+
+/** Cluster c1 with md-a at `replicas` in a new namespace, reachable through its kubeconfig Secret. */
+export async function remediationCluster(mgmt: Management, replicas: number): Promise<{ ns: string }> {
+  const { ns } = await createDeployment(mgmt, { replicas, prefix: 'remc' });
+  await mgmt.api.ok('POST', `/api/v1/namespaces/${ns}/secrets`, {
+    metadata: { name: 'c1-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c1' } },
+    type: 'cluster.x-k8s.io/secret',
+    data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
+  });
+  return { ns };
 }
