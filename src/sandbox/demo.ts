@@ -1,7 +1,9 @@
 // The sandbox demo: a Cluster with an always-on system MachineDeployment and two autoscalable ones at
 // zero (general purpose with cluster-autoscaler capacity annotations; GPU, tainted, described by its
-// template's status.capacity and a taints annotation), plus workloads that cannot schedule until something scales up.
+// template's status.capacity and a taints annotation), plus workloads that cannot schedule until something scales up,
+// and a MachineHealthCheck with an escalating remediation template over all of its Machines.
 import type { CapiVersion } from '../capi/types.ts';
+import { REMEDIATION_API_VERSION, TEMPLATE_KIND } from '../remediation/contract.ts';
 import type { RestClient } from './rest.ts';
 
 export const DEMO_NAMESPACE = 'capi-demo';
@@ -54,6 +56,51 @@ const autoscaled = (min: number, max: number) => ({
   'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size': String(min),
   'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size': String(max),
 });
+
+/**
+ * Health checking for every demo Machine: Ready not True for 1 min is unhealthy; remediation reboots
+ * (the simulator's reboot hook), then reprovisions; more than 40 % unhealthy stops it.
+ */
+function healthCheck(version: CapiVersion) {
+  const unhealthy = ['False', 'Unknown'];
+  const selector = {
+    matchExpressions: [{ key: 'cluster.x-k8s.io/deployment-name', operator: 'Exists' }],
+  };
+  const templateRef = {
+    apiVersion: REMEDIATION_API_VERSION,
+    kind: TEMPLATE_KIND,
+    name: 'reboot-then-reprovision',
+  };
+  const spec =
+    version === 'v1beta2'
+      ? {
+          clusterName: 'demo',
+          selector,
+          checks: {
+            nodeStartupTimeoutSeconds: 600,
+            unhealthyNodeConditions: unhealthy.map((status) => ({
+              type: 'Ready',
+              status,
+              timeoutSeconds: 60,
+            })),
+          },
+          remediation: { triggerIf: { unhealthyLessThanOrEqualTo: '40%' }, templateRef },
+        }
+      : {
+          clusterName: 'demo',
+          selector,
+          nodeStartupTimeout: '10m',
+          unhealthyConditions: unhealthy.map((status) => ({ type: 'Ready', status, timeout: '60s' })),
+          maxUnhealthy: '40%',
+          remediationTemplate: { ...templateRef, namespace: DEMO_NAMESPACE },
+        };
+  return {
+    apiVersion: `cluster.x-k8s.io/${version}`,
+    kind: 'MachineHealthCheck',
+    metadata: { name: 'demo-nodes', namespace: DEMO_NAMESPACE },
+    spec,
+  };
+}
 
 export function demoObjects(version: CapiVersion): Array<{ path: string; body: Record<string, unknown> }> {
   const capi = (r: string) => `/apis/cluster.x-k8s.io/${version}/namespaces/${DEMO_NAMESPACE}/${r}`;
@@ -121,6 +168,25 @@ export function demoObjects(version: CapiVersion): Array<{ path: string; body: R
         'capacity.cluster-autoscaler.kubernetes.io/taints': 'nvidia.com/gpu=present:NoSchedule',
       }),
     },
+    {
+      path: `/apis/${REMEDIATION_API_VERSION}/namespaces/${DEMO_NAMESPACE}/autopilotremediationtemplates`,
+      body: {
+        apiVersion: REMEDIATION_API_VERSION,
+        kind: TEMPLATE_KIND,
+        metadata: { name: 'reboot-then-reprovision', namespace: DEMO_NAMESPACE },
+        spec: {
+          template: {
+            spec: {
+              steps: [
+                { action: 'Reboot', timeout: '3m' },
+                { action: 'Reprovision', timeout: '15m' },
+              ],
+            },
+          },
+        },
+      },
+    },
+    { path: capi('machinehealthchecks'), body: healthCheck(version) },
     {
       path: `/apis/apps/v1/namespaces/${DEMO_WORKLOAD_NAMESPACE}/deployments`,
       body: {
