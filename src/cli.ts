@@ -244,10 +244,13 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     sandbox = await attachSandbox(io, { demo, capiVersion });
     printAccess(io, sandbox.binDir, sandbox.kubeconfig, demo);
   }
+  // The sandbox has no CAPI MachineHealthCheck controller: there this service plays it (auto → standalone).
+  const remediationMode =
+    config.remediation.mode === 'auto' ? (sandbox ? 'standalone' : 'companion') : config.remediation.mode;
   let service;
   try {
     service = await startService({
-      config,
+      config: { ...config, remediation: { ...config.remediation, mode: remediationMode } },
       log,
       tracing,
       managementKubeconfig: sandbox?.kubeconfig,
@@ -262,7 +265,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
           lastScaleUp: autoscaler.lastScaleUp,
         });
         const remediation =
-          config.remediation.mode === 'off'
+          remediationMode === 'off'
             ? []
             : createRemediation(env, deletion ? { deleter: deletion.deleter } : {}).controllers;
         return [

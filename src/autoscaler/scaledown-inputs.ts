@@ -15,7 +15,11 @@ import {
   type PdbLike,
   type PodLike,
 } from '../drain/filters.ts';
-import { whyGroupCannotShrink, whyNotDeletable } from '../machines/eligibility.ts';
+import {
+  externalRemediationInProgress,
+  whyGroupCannotShrink,
+  whyNotDeletable,
+} from '../machines/eligibility.ts';
 import { fighting, ledgerOf, markOf, pendingCount, REMEDIATION_ANNOTATION } from '../machines/records.ts';
 import type { GroupRef } from '../machines/snapshot.ts';
 import type { NodeGroup } from './nodegroups.ts';
@@ -357,7 +361,7 @@ function ownerOf(node: unknown, m: Machine | undefined, removing: boolean): stri
   const cs = [...m.conditions, ...(m.otherVersionConditions ?? [])];
   if (findCondition(cs, 'OwnerRemediated')?.status === 'False')
     return `its owner's remediation (OwnerRemediated=False on Machine ${m.meta.name})`;
-  if (findCondition(cs, 'ExternallyRemediated')?.status === 'False')
+  if (externalRemediationInProgress(cs))
     return `an external remediation (ExternallyRemediated=False on Machine ${m.meta.name})`;
   return undefined;
 }

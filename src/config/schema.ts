@@ -365,9 +365,9 @@ const Drain = z
 
 const Remediation = z
   .object({
-    mode: z.enum(['standalone', 'companion', 'off']).default('standalone').meta({
+    mode: z.enum(['auto', 'standalone', 'companion', 'off']).default('auto').meta({
       description:
-        "`standalone`: this service remediates unhealthy machines; `companion`: alongside CAPI's MachineHealthCheck; `off`: none.",
+        "`standalone`: this service evaluates MachineHealthChecks itself (writes their status and the Machines' health conditions, creates and deletes remediation requests) and acts on its requests: only where CAPI's MachineHealthCheck controller does not run, or both write the same objects. `companion`: CAPI's MachineHealthCheck controller decides; this service acts on the AutopilotRemediation requests it creates. `off`: neither. `auto`: `standalone` on the local sandbox, `companion` everywhere else.",
     }),
     maxConcurrent: int().min(1).default(3).meta({
       description:

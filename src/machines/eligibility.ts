@@ -42,11 +42,23 @@ export function whyNotDeletable(m: Machine, c: MachineContext): string | undefin
   const cs = conditions(m);
   if (findCondition(cs, 'OwnerRemediated')?.status === 'False')
     return 'its owner is remediating it (OwnerRemediated=False)';
-  if (findCondition(cs, 'ExternallyRemediated')?.status === 'False' && c.purpose !== 'remediation')
+  if (externalRemediationInProgress(cs) && c.purpose !== 'remediation')
     return 'an external remediation is in progress (ExternallyRemediated=False)';
   if (ANNOTATIONS.remediateMachine in a && c.purpose !== 'remediation')
     return `it is marked for remediation (${ANNOTATIONS.remediateMachine})`;
   return undefined;
+}
+
+/**
+ * An external remediation runs: ExternallyRemediated=False while the Machine is not healthy again. CAPI
+ * never clears the condition after a successful remediation, so on its own it would keep a recovered
+ * Machine from ever being scaled down.
+ */
+export function externalRemediationInProgress(conditions: readonly Condition[]): boolean {
+  return (
+    findCondition(conditions, 'ExternallyRemediated')?.status === 'False' &&
+    findCondition(conditions, 'HealthCheckSucceeded')?.status !== 'True'
+  );
 }
 
 export interface GroupFacts {

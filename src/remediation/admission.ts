@@ -28,20 +28,39 @@ export function createAdmission(env: ControllerEnv, d: AdmissionDeps) {
   /** Attempt starts of this process (the requests record only their current attempt). */
   const starts: number[] = [];
   const storms = new Map<string, StormState>();
+  /**
+   * Admitted starts whose Running status the cache may not show yet: two workers (or two reconciles in a
+   * row) must not both see room for one. Released when the request ends, or its start write failed.
+   */
+  const reserved = new Map<string, { cluster: string; group?: string }>();
+
+  /**
+   * The group a limit counts in: the MachineDeployment or MachineSet, else the controlling owner (a
+   * control plane: rebooting all of its Machines at once would lose etcd's quorum).
+   */
+  const groupKeyOf = (m: Machine): string | undefined => {
+    const g = groupOf(m);
+    if (g) return `${g.kind}/${g.name}`;
+    const owner = m.meta.ownerReferences.find((o) => o.controller);
+    return owner ? `${owner.kind}/${owner.name}` : undefined;
+  };
 
   /** Admission of one more start in the Machine's cluster and group (storm protection). */
-  function admitStart(m: Machine, group: GroupRef | undefined, at: number) {
+  function admitStart(key: string, m: Machine, at: number): Admission {
     const cluster = `${m.meta.namespace}/${m.clusterName}`;
+    const group = groupKeyOf(m);
     const all = requests.list().map(readRequest);
-    const running = all.filter((q) => q.status.phase === 'Running' && !q.deleting);
-    const inFlightList = running.flatMap((q) => {
-      const qm = machineOf(`${q.namespace}/${q.name}`);
-      if (!qm) return [];
-      const g = groupOf(qm);
-      return [
-        { cluster: `${qm.meta.namespace}/${qm.clusterName}`, ...(g ? { group: `${g.kind}/${g.name}` } : {}) },
-      ];
-    });
+    const running = new Map<string, { cluster: string; group?: string }>(reserved);
+    for (const q of all) {
+      const k = `${q.namespace}/${q.name}`;
+      if (q.status.phase !== 'Running' || q.deleting || running.has(k)) continue;
+      const qm = machineOf(k);
+      if (!qm) continue;
+      const g = groupKeyOf(qm);
+      running.set(k, { cluster: `${qm.meta.namespace}/${qm.clusterName}`, ...(g ? { group: g } : {}) });
+    }
+    running.delete(key);
+    const inFlightList = [...running.values()];
     const recorded = all.flatMap((q) =>
       q.status.attemptStartedAt === undefined ? [] : [q.status.attemptStartedAt],
     );
@@ -70,9 +89,9 @@ export function createAdmission(env: ControllerEnv, d: AdmissionDeps) {
       );
     }
     reporter.storm(cluster, st.inStorm);
-    return admit({
+    const a = admit({
       cluster,
-      ...(group ? { group: `${group.kind}/${group.name}` } : {}),
+      ...(group ? { group } : {}),
       inFlight: inFlightList,
       limits: { maxPerCluster: cfg.maxConcurrent, maxPerGroup: cfg.maxConcurrentPerGroup },
       recentStarts,
@@ -85,12 +104,16 @@ export function createAdmission(env: ControllerEnv, d: AdmissionDeps) {
       },
       now: at,
     });
+    if (a.allowed) reserved.set(key, { cluster, ...(group ? { group } : {}) });
+    return a;
   }
 
   return {
-    admit: (m: Machine, group: GroupRef | undefined, at: number): Admission => admitStart(m, group, at),
+    admit: admitStart,
+    release: (key: string): void => void reserved.delete(key),
     started: (at: number): void => {
-      starts.push(at);
+      // Whole seconds, as the requests record it: the same start read back must not count twice.
+      starts.push(Math.floor(at / 1000) * 1000);
       // Only the window matters: older starts go.
       const cut = at - cfg.startsWindow;
       while (starts.length > 0 && starts[0]! <= cut) starts.shift();

@@ -4,7 +4,7 @@
 // conditions, remediation requests created from the template and deleted when the Machine is healthy.
 import { conditionsPatch, fromObjectOfKind, mhcStatusPatch } from '../capi/adapters/index.ts';
 import { conditionsJson } from '../capi/adapters/patches.ts';
-import type { Machine, MachineHealthCheck } from '../capi/types.ts';
+import type { Condition, Machine, MachineHealthCheck } from '../capi/types.ts';
 import { EventRecorder, type ObjectRef } from '../kube/events.ts';
 import { isConflict, KubeError } from '../kube/errors.ts';
 import type { KubeObject } from '../kube/informer.ts';
@@ -19,7 +19,13 @@ import { buildRequest } from './request.ts';
 import { clusterFactsOf, type NodeFacts } from './types.ts';
 
 const RECHECK_MS = 60_000;
+
+interface CreationFailure {
+  reason: 'RemediationTemplateNotFound' | 'RemediationRequestCreationFailed';
+  message: string;
+}
 const WAIT_MS = 5_000;
+const RETRY_CREATE_MS = 10_000;
 
 export function createHealthCheckController(env: ControllerEnv, reporter: RemediationReporter): Controller {
   const log = env.log.child({ controller: 'machine-health-check' });
@@ -66,19 +72,21 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     return out;
   }
 
-  async function createRequest(mhc: MachineHealthCheck, m: Machine): Promise<string | undefined> {
+  /** Creates the request; on failure CAPI's ExternallyRemediated reason and the message. */
+  async function createRequest(mhc: MachineHealthCheck, m: Machine): Promise<CreationFailure | undefined> {
     const t = mhc.remediationTemplate!;
     const ns = mhc.meta.namespace;
     const tplPath = `/apis/${t.apiVersion}/namespaces/${ns}/${t.kind.toLowerCase()}s/${t.name}`;
     const template = await env.management.getOrNull(tplPath);
-    if (!template) return `RemediationTemplateNotFound: ${t.kind} ${ns}/${t.name} not found`;
+    if (!template)
+      return { reason: 'RemediationTemplateNotFound', message: `${t.kind} ${ns}/${t.name} not found` };
     const built = buildRequest(
       template,
       t,
       { namespace: ns, name: m.meta.name, uid: m.meta.uid, clusterName: m.clusterName },
       env.capiVersion,
     );
-    if ('error' in built) return `RemediationRequestCreationFailed: ${built.error}`;
+    if ('error' in built) return { reason: 'RemediationRequestCreationFailed', message: built.error };
     const kind = String(built.object.kind);
     try {
       await env.management.create(
@@ -88,7 +96,7 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     } catch (e) {
       // Made by an earlier reconcile whose cache update has not arrived: that is the outcome we wanted.
       if (e instanceof KubeError && e.reason === 'AlreadyExists') return undefined;
-      return `RemediationRequestCreationFailed: ${(e as Error).message}`;
+      return { reason: 'RemediationRequestCreationFailed', message: (e as Error).message };
     }
     return undefined;
   }
@@ -97,7 +105,7 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     mhc: MachineHealthCheck,
     plan: MhcPlan,
     byName: Map<string, Machine>,
-  ): Promise<boolean> {
+  ): Promise<{ conflict: boolean; failed: number }> {
     const ns = mhc.meta.namespace;
     const mhcRef: ObjectRef = {
       apiVersion: `cluster.x-k8s.io/${mhc.version}`,
@@ -106,20 +114,18 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
       name: mhc.meta.name,
       uid: mhc.meta.uid,
     };
-    const failed = new Set<string>();
+    const failed = new Map<string, CreationFailure>();
     for (const name of plan.createRequests) {
       const m = byName.get(name);
-      const problem = m ? await createRequest(mhc, m) : 'the Machine is gone';
+      if (!m) continue;
+      const problem = await createRequest(mhc, m);
       if (!problem) continue;
-      failed.add(name);
-      const [reason, message] = problem.includes(': ')
-        ? problem.split(/: (.*)/s)
-        : ['RemediationRequestCreationFailed', problem];
+      failed.set(name, problem);
       log.warn(
-        { mhc: mhc.meta.name, machine: name, reason, err: message },
+        { mhc: mhc.meta.name, machine: name, reason: problem.reason, err: problem.message },
         'remediation request not created',
       );
-      if (m) await events.record(machineRefOf(m), 'Warning', reason!, message ?? problem);
+      await events.record(machineRefOf(m), 'Warning', problem.reason, problem.message);
     }
     for (const name of plan.deleteRequests) {
       const t = mhc.remediationTemplate!;
@@ -132,11 +138,14 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     }
     let conflict = false;
     for (const mc of plan.machineConditions) {
-      if (failed.has(mc.machine)) continue;
       const m = byName.get(mc.machine);
       if (!m) continue;
-      const p = conditionsPatch(m.version, mc.conditions, {
-        otherVersion: mc.otherVersionConditions,
+      // No request: ExternallyRemediated says why instead of WaitingForRemediation (as CAPI does).
+      const f = failed.get(mc.machine);
+      const fix = (l: readonly Condition[]) =>
+        f ? l.map((c) => (c.type === 'ExternallyRemediated' ? { ...c, ...f } : c)) : l;
+      const p = conditionsPatch(m.version, fix(mc.conditions), {
+        otherVersion: fix(mc.otherVersionConditions),
         ...(mc.resourceVersion ? { resourceVersion: mc.resourceVersion } : {}),
       });
       try {
@@ -171,7 +180,7 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
           : byName.get(ev.on.name) && machineRefOf(byName.get(ev.on.name)!);
       if (ref) await events.record(ref, ev.type, ev.reason, ev.message);
     }
-    return conflict;
+    return { conflict, failed: failed.size };
   }
 
   async function reconcile(key: string) {
@@ -216,9 +225,13 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     });
     const plan = planMhc({ mhc, evaluation, machines: all, requests: await requestsOf(mhc), now });
     if (env.dryRun) log.info({ mhc: key, plan: summary(plan) }, 'dry run: health check writes not made');
-    const conflict = env.dryRun ? false : await apply(mhc, plan, new Map(all.map((m) => [m.meta.name, m])));
+    const { conflict, failed } = env.dryRun
+      ? { conflict: false, failed: 0 }
+      : await apply(mhc, plan, new Map(all.map((m) => [m.meta.name, m])));
     reporter.healthCheck(key, reportOf(clusterKey, evaluation, plan, mhc));
     if (conflict) return { requeueAfterMs: 200 };
+    // A template created later is not watched: look again soon.
+    if (failed > 0) return { requeueAfterMs: RETRY_CREATE_MS };
     const next = evaluation.ok ? evaluation.nextCheckAt : undefined;
     return { requeueAfterMs: next ? Math.max(100, Math.min(RECHECK_MS, next - now.getTime())) : RECHECK_MS };
   }

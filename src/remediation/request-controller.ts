@@ -4,8 +4,7 @@
 // and then acts, so a crash only leaves a recorded attempt that the next reconcile finishes or times out.
 import { fromObjectOfKind } from '../capi/adapters/index.ts';
 import { findCondition } from '../capi/conditions.ts';
-import type { Machine } from '../capi/types.ts';
-import { discoverGroup } from '../kube/discovery.ts';
+import { ANNOTATIONS, type Machine } from '../capi/types.ts';
 import { EventRecorder, type ObjectRef } from '../kube/events.ts';
 import { isConflict } from '../kube/errors.ts';
 import type { KubeObject } from '../kube/informer.ts';
@@ -16,14 +15,16 @@ import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ATTR, inSpan, logCorrelation } from '../tracing/spans.ts';
-import { handToOwner, infraPath, rebootState, requestReboot, setRemediationMark } from './actions.ts';
+import { handToOwner, setRemediationMark } from './actions.ts';
 import { REMEDIATION_API_VERSION, REQUEST_KIND, REQUEST_RESOURCE } from './contract.ts';
-import { decideEscalation, nextStatus, type Decision, type RequestStatus } from './escalation.ts';
+import { decideEscalation, nextStatus, type Decision } from './escalation.ts';
 import { createHealthCheckController } from './mhc-controller.ts';
 import { RemediationReporter } from './report.ts';
 import { reprovision } from './reprovision.ts';
-import { readRequest, rebootToken, statusBody, withRemediating, type RequestObject } from './request.ts';
+import { readRequest, type RequestObject } from './request.ts';
 import { createAdmission } from './admission.ts';
+import { createRebootHook } from './reboot.ts';
+import { createRequestWrites } from './request-writes.ts';
 import { parseKubeTime, v1beta2Conditions } from './types.ts';
 
 const RECHECK_MS = 30_000;
@@ -52,19 +53,48 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     onError: (e) => log.debug({ err: e.message }, 'event not recorded'),
   });
   const reporter = new RemediationReporter(env.metrics);
-  env.publishStatus('remediation', () => ({ mode: cfg.mode, dryRun: env.dryRun, ...reporter.all() }));
-  /** Reprovision runs in the background, by request key. */
-  const inFlight = new Map<string, Promise<unknown>>();
-  const abort = new AbortController();
-  const infraVersions = new Map<string, string>();
+  env.publishStatus('remediation', () => ({
+    mode: cfg.mode === 'auto' ? 'companion' : cfg.mode,
+    dryRun: env.dryRun,
+    ...reporter.all(),
+  }));
+  /** Reprovision runs in the background, by request key, each stoppable on its own. */
+  const inFlight = new Map<string, { run: Promise<unknown>; abort: AbortController }>();
+  /** Failed Reprovision runs by request key: the next one waits (10 s doubling, at most 5 min). */
+  const failures = new Map<string, { count: number; at: number }>();
+  const stopAction = (key: string, why: string) => {
+    const f = inFlight.get(key);
+    if (f && !f.abort.signal.aborted) {
+      log.info({ request: key, why }, 'stopping the running Reprovision');
+      f.abort.abort();
+    }
+  };
+  /** Replaced on each activation: losing leadership stops this replica's Reprovisions at their safe point. */
+  let abort = new AbortController();
 
+  /** Unreadable Machines are not "gone": a request must never end on data we could not parse. */
+  const unreadable = new Map<string, string>();
   const machineOf = (key: string): Machine | undefined => {
     const raw = machines.get(key);
+    unreadable.delete(key);
     try {
       return raw ? fromObjectOfKind(raw, 'Machine') : undefined;
-    } catch {
+    } catch (e) {
+      unreadable.set(key, (e as Error).message);
       return undefined;
     }
+  };
+  /** Why no action may start on this Machine now (CAPI's skip and pause rules), or undefined. */
+  const holdOf = (m: Machine): { reason: string; message: string } | undefined => {
+    const a = m.meta.annotations;
+    if (ANNOTATIONS.skipRemediation in a)
+      return { reason: 'SkipRemediation', message: `Machine has ${ANNOTATIONS.skipRemediation}` };
+    if (ANNOTATIONS.paused in a) return { reason: 'Paused', message: `Machine has ${ANNOTATIONS.paused}` };
+    const c = mgmt('clusters').get(`${m.meta.namespace}/${m.clusterName}`);
+    const paused =
+      (c as { spec?: { paused?: boolean } } | undefined)?.spec?.paused === true ||
+      ANNOTATIONS.paused in (c?.metadata.annotations ?? {});
+    return paused ? { reason: 'Paused', message: `Cluster ${m.clusterName} is paused` } : undefined;
   };
   const requestRef = (r: RequestObject): ObjectRef => ({
     apiVersion: REMEDIATION_API_VERSION,
@@ -89,6 +119,8 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       : { kind: 'MachineSet', namespace: m.meta.namespace, name: m.ownerMachineSet };
   };
   const admission = createAdmission(env, { requests, machines, machineOf, groupOf, reporter, log });
+  const reboot = createRebootHook(env, { log, reporter, events, requestRef });
+  const { dropMark, deleteRequest, writeStatus } = createRequestWrites(env, now);
 
   /**
    * Healthy again since the request was made. A True condition older than the request is the state before
@@ -102,98 +134,15 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     return since === undefined || (t !== undefined && t >= since);
   };
 
-  /** Writes status and the Remediating condition; false on a conflict (the next reconcile reads again). */
-  async function writeStatus(
-    r: RequestObject,
-    status: RequestStatus,
-    cond: { status: 'True' | 'False'; reason: string; message: string },
-  ): Promise<boolean> {
-    const conditions = withRemediating(r.conditions, cond.status, cond.reason, cond.message, now());
-    const same =
-      status === r.status &&
-      JSON.stringify(conditions) === JSON.stringify(r.conditions) &&
-      r.status.phase !== undefined;
-    if (same || env.dryRun) return true;
-    try {
-      await env.management.mergePatch(
-        `/apis/${REMEDIATION_API_VERSION}/namespaces/${r.namespace}/${REQUEST_RESOURCE}/${r.name}/status`,
-        statusBody(status, r.steps, conditions),
-        r.resourceVersion,
-      );
-      return true;
-    } catch (e) {
-      if (isConflict(e)) return false;
-      throw e;
-    }
-  }
-
-  async function infraApiVersion(m: Machine): Promise<string | undefined> {
-    const ref = m.infrastructureRef;
-    if (ref.apiVersion) return ref.apiVersion;
-    let v = infraVersions.get(ref.apiGroup);
-    if (!v) {
-      const { preferred } = await discoverGroup(env.management, ref.apiGroup);
-      if (!preferred) return undefined;
-      v = `${ref.apiGroup}/${preferred}`;
-      infraVersions.set(ref.apiGroup, v);
-    }
-    return v;
-  }
-
-  /** Makes sure the reboot of the current attempt was asked for (after a crash it may not have been). */
-  async function ensureReboot(m: Machine, token: string): Promise<string> {
-    const v = await infraApiVersion(m);
-    if (!v) throw new Error(`infrastructure API group ${m.infrastructureRef.apiGroup} is not served`);
-    const path = infraPath(m, v);
-    const infra = await env.management.getOrNull(path);
-    if (!infra)
-      throw new Error(
-        `infrastructure object ${m.infrastructureRef.kind} ${m.infrastructureRef.name} not found`,
-      );
-    const state = rebootState(infra, token);
-    if (state === 'not-requested') await requestReboot(env.management, path, token);
-    return state;
-  }
-
-  /**
-   * The reboot hook, never throwing: a hook we cannot reach is reported on the request (event, /status)
-   * and tried again at the next reconcile; the attempt's timeout still runs, so the chain escalates.
-   */
-  async function reboot(key: string, r: RequestObject, m: Machine, step: number, attempt: number) {
-    const token = rebootToken(r.uid, step, attempt);
-    return inSpan(
-      'remediation.reboot',
-      {
-        attributes: {
-          [ATTR.namespace]: m.meta.namespace,
-          [ATTR.machine]: m.meta.name,
-          'capi_autopilot.reboot_token': token,
-        },
-      },
-      async (span) => {
-        try {
-          const state = await ensureReboot(m, token);
-          span.setAttribute('capi_autopilot.reboot_state', state);
-          return state;
-        } catch (e) {
-          const text = `reboot of Machine ${m.meta.name} could not be requested: ${(e as Error).message}`;
-          span.setStatus({ code: SpanStatusCode.ERROR, message: text });
-          log.warn({ request: key, err: (e as Error).message, ...logCorrelation() }, 'reboot hook failed');
-          reporter.failure(key, text);
-          await events.record(requestRef(r), 'Warning', 'RebootRequestFailed', text);
-          return 'failed' as const;
-        }
-      },
-    );
-  }
-
   function startReprovision(key: string, r: RequestObject, m: Machine, cluster: string) {
     if (inFlight.has(key) || !deps.deleter) return;
     const deleter = deps.deleter;
+    const own = new AbortController();
+    const signal = AbortSignal.any([abort.signal, own.signal]);
     const attributes = { [ATTR.namespace]: m.meta.namespace, [ATTR.machine]: m.meta.name };
     const run = inSpan('remediation.reprovision', { attributes }, async (span) => {
       const res = await reprovision(env, deleter, m, groupOf(m), {
-        signal: abort.signal,
+        signal,
         events,
         machineRef: machineRef(m),
       });
@@ -211,14 +160,18 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
           res.ok ? 'Reprovisioned' : 'ReprovisionFailed',
           text,
         );
-        if (!res.ok) reporter.failure(key, text);
+        if (res.ok) failures.delete(key);
+        else {
+          reporter.failure(key, text);
+          failures.set(key, { count: (failures.get(key)?.count ?? 0) + 1, at: now().getTime() });
+        }
       })
       .catch((e: Error) => log.error({ request: key, err: e.message }, 'reprovision crashed'))
       .finally(() => {
         inFlight.delete(key);
         controller.enqueue(key);
       });
-    inFlight.set(key, run);
+    inFlight.set(key, { run, abort: own });
   }
 
   async function reconcile(key: string) {
@@ -226,6 +179,9 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     const m = machineOf(key);
     if (!raw || readRequest(raw).deleting) {
       reporter.forget(key);
+      admission.release(key);
+      failures.delete(key);
+      stopAction(key, 'its request is gone');
       // Done (the MHC deleted the request, or the Machine went): our mark must not outlive it.
       if (m && REMEDIATION_ANNOTATION in m.meta.annotations && !env.dryRun)
         await setRemediationMark(env.management, m, undefined);
@@ -241,7 +197,14 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
         message,
       });
       await events.record(requestRef(r), 'Warning', 'InvalidRequest', message);
+      await dropMark(m, r);
       return;
+    }
+    if (unreadable.has(key)) {
+      const message = `Machine ${key} is unreadable (${unreadable.get(key)}): not acted on`;
+      reporter.set(key, { phase: r.status.phase ?? 'Pending', reason: 'MachineUnreadable', message });
+      await writeStatus(r, r.status, { status: 'False', reason: 'MachineUnreadable', message });
+      return { requeueAfterMs: RECHECK_MS };
     }
     const at = now().getTime();
     const sameMachine = m !== undefined && (r.machineUid === undefined || r.machineUid === m.meta.uid);
@@ -257,6 +220,18 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       now: at,
       actionInFlight: inFlight.has(key),
     });
+    // Skip and pause hold every action, also one under way (CAPI's rules; e.g. clusterctl move pauses).
+    const hold =
+      sameMachine && (d.kind === 'start' || d.kind === 'wait' || d.kind === 'give-up')
+        ? holdOf(m)
+        : undefined;
+    if (hold) {
+      stopAction(key, hold.message);
+      const message = `${hold.message}: no remediation action while it holds`;
+      reporter.set(key, { phase: r.status.phase ?? 'Pending', reason: hold.reason, message });
+      await writeStatus(r, r.status, { status: 'False', reason: hold.reason, message });
+      return { requeueAfterMs: DEFER_MS };
+    }
     const cluster = m ? `${m.meta.namespace}/${m.clusterName}` : r.namespace;
     const step = r.status.step === undefined ? undefined : r.steps[r.status.step];
     const report = (reason: string, message: string, next?: string) =>
@@ -273,14 +248,13 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       case 'start': {
         const mm = m!;
         const { mark } = markOf(mm.meta.annotations);
-        const group = groupOf(mm);
         const held =
           mark && mark.purpose !== 'remediation'
             ? `operation ${mark.id} (${mark.purpose}) holds the Machine`
             : undefined;
         // Storm protection gates new remediations only; a retry or an escalation of one already running
         // goes on (medik8s: storms block new remediations, never ongoing ones).
-        const adm = held || d.why !== 'first' ? undefined : admission.admit(mm, group, at);
+        const adm = held || d.why !== 'first' ? undefined : admission.admit(key, mm, at);
         if (held || (adm && !adm.allowed)) {
           const reason = held ? 'HeldByScaleDown' : (adm as { code: string }).code;
           const message = `${d.message}; deferred: ${held ?? (adm as { message: string }).message}`;
@@ -306,8 +280,10 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
         }
         const status = nextStatus(r.status, d, at);
         const verb = d.action === 'Reboot' ? 'Rebooting' : 'Reprovisioning';
-        if (!(await writeStatus(r, status, { status: 'True', reason: verb, message: d.message })))
+        if (!(await writeStatus(r, status, { status: 'True', reason: verb, message: d.message }))) {
+          admission.release(key);
           return { requeueAfterMs: 500 };
+        }
         admission.started(at);
         reporter.action(cluster, d.action.toLowerCase(), 'started');
         log.info(
@@ -336,6 +312,12 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
             );
             if (s === 'failed') return { requeueAfterMs: Math.max(100, Math.min(DEFER_MS, d.until - at)) };
           } else if (!m.meta.deletionTimestamp && !markOf(m.meta.annotations).mark) {
+            const f = failures.get(key);
+            const retryAt = f ? f.at + Math.min(300_000, 10_000 * 2 ** (f.count - 1)) : at;
+            if (retryAt > at) {
+              report('ReprovisionBackoff', `${d.message}; the last Reprovision failed`, 'retry');
+              return { requeueAfterMs: Math.max(100, Math.min(retryAt, d.until) - at) };
+            }
             startReprovision(key, r, m, cluster);
             report('Reprovisioning', d.message, 'wait for the replacement');
           }
@@ -345,6 +327,9 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       case 'succeeded':
       case 'replaced':
       case 'give-up': {
+        admission.release(key);
+        failures.delete(key);
+        if (d.kind === 'succeeded') stopAction(key, 'the Machine is healthy again');
         const status = nextStatus(r.status, d, at);
         // Only the transition writes: a final phase already recorded keeps the reason and message it
         // was recorded with (a later "AlreadyGaveUp" must not overwrite "RetriesExhausted").
@@ -367,9 +352,11 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
             findCondition(v1beta2Conditions(m), 'OwnerRemediated')?.status !== 'False'
           )
             await handToOwner(env.management, m, `${REQUEST_KIND} ${r.name} gave up: ${d.message}`, now());
-          if (REMEDIATION_ANNOTATION in m.meta.annotations && !m.meta.deletionTimestamp)
-            await setRemediationMark(env.management, m, undefined);
+          if (!m.meta.deletionTimestamp) await dropMark(m, r);
         }
+        // Healthy again: the request is done. CAPI's health check deletes it too; doing it here also
+        // covers a short-circuited one, so a later failure gets a new request instead of this final one.
+        if (d.kind === 'succeeded' && !env.dryRun) await deleteRequest(r);
         if (final) {
           reporter.action(cluster, 'remediation', d.kind === 'give-up' ? 'gave_up' : 'succeeded');
           await events.record(
@@ -384,6 +371,7 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
       case 'invalid':
         report(d.reason, d.message);
         await writeStatus(r, r.status, { status: 'False', reason: d.reason, message: d.message });
+        await dropMark(m, r);
         return;
     }
   }
@@ -396,11 +384,17 @@ export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}
     reconcile,
     trace: (key) => ({ attributes: { 'capi_autopilot.remediation_request': key } }),
     onActiveChange: (active) => {
-      if (active) for (const o of requests.list()) controller.enqueue(keyOf(o));
+      if (!active) {
+        // The new leader continues from the objects (the delete protocol's recovery, the recorded attempt).
+        abort.abort();
+        abort = new AbortController();
+        return;
+      }
+      for (const o of requests.list()) controller.enqueue(keyOf(o));
     },
     onStop: async () => {
       abort.abort();
-      await Promise.allSettled([...inFlight.values()]);
+      await Promise.allSettled([...inFlight.values()].map((f) => f.run));
     },
   });
   requests.onChange((_t, o) => controller.enqueue(keyOf(o)));

@@ -224,6 +224,44 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
   );
 
   it(
+    'skip-remediation added while a remediation runs holds it (no hand-off to the owner) until it is removed',
+    { timeout: 180_000 },
+    async () => {
+      const {
+        ns,
+        ms: [m],
+      } = await running(2, [{ action: 'Reboot', timeout: '4s' }]);
+      await env.sim.setMachineFault(ns, m!.meta.name, 'rebootDoesNotHelp');
+      await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+      await capiMarksUnhealthy(ns, m!);
+      await eventually('the reboot running', async () => {
+        const r = await request(ns, m!.meta.name);
+        return r.status === 200 && r.body.status?.phase === 'Running';
+      });
+      await api().mergePatch(capi(ns, 'machines', m!.meta.name), {
+        metadata: { annotations: { 'cluster.x-k8s.io/skip-remediation': '' } },
+      });
+      await eventually('the request held by skip-remediation', async () => {
+        const r = await request(ns, m!.meta.name);
+        return r.status === 200 && remediating(r.body)?.reason === 'SkipRemediation';
+      });
+      // Past the reboot's 4 s timeout: held, so no giving up and no OwnerRemediated.
+      await new Promise((r) => setTimeout(r, 6000));
+      const held = await request(ns, m!.meta.name);
+      expect(held.body.status?.phase).toBe('Running');
+      const x = await api().ok<Obj>('GET', capi(ns, 'machines', m!.meta.name));
+      expect(x.status?.conditions?.find((c) => c.type === 'OwnerRemediated')).toBeUndefined();
+      await api().mergePatch(capi(ns, 'machines', m!.meta.name), {
+        metadata: { annotations: { 'cluster.x-k8s.io/skip-remediation': null } },
+      });
+      await eventually('giving up once the hold is gone', async () => {
+        const r = await request(ns, m!.meta.name);
+        return r.status === 200 && r.body.status?.phase === 'GaveUp';
+      });
+    },
+  );
+
+  it(
     'one remediation at a time per group: the second waits (MaxPerGroup) until the first is done',
     { timeout: 180_000 },
     async () => {
@@ -233,32 +271,39 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
         await env.sim.setMachineFault(ns, m!.meta.name, 'rebootDoesNotHelp');
         await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
       }
-      await capiMarksUnhealthy(ns, a!);
-      await eventually('the first request running', async () => {
-        const r = await request(ns, a!.meta.name);
-        return r.status === 200 && r.body.status?.phase === 'Running';
-      });
-      await capiMarksUnhealthy(ns, b!);
-      const waiting = await eventually('the second deferred by the group limit', async () => {
-        const r = await request(ns, b!.meta.name);
-        return r.status === 200 && remediating(r.body)?.reason === 'MaxPerGroup' && r.body;
-      });
-      expect(waiting.status?.phase).toBe('Pending');
+      // Both at once: the second must not slip in before the first's Running status reaches the cache.
+      await Promise.all([capiMarksUnhealthy(ns, a!), capiMarksUnhealthy(ns, b!)]);
+      const [first, second] = await eventually(
+        'one request running, the other deferred by the group limit',
+        async () => {
+          const rs = await Promise.all([a, b].map((m) => request(ns, m!.meta.name)));
+          if (rs.some((r) => r.status !== 200)) return false;
+          const run = rs.filter((r) => r.body.status?.phase === 'Running');
+          const wait = rs.filter((r) => remediating(r.body)?.reason === 'MaxPerGroup');
+          return run.length === 1 && wait.length === 1 && [run[0]!.body, wait[0]!.body];
+        },
+      );
+      // Still exactly one a few seconds later (both requests are reconciled again meanwhile).
+      await new Promise((r) => setTimeout(r, 3000));
+      const again = await Promise.all([a, b].map((m) => request(ns, m!.meta.name)));
+      expect(again.filter((r) => r.body.status?.phase === 'Running')).toHaveLength(1);
+      expect(second.status?.phase ?? 'Pending').toBe('Pending');
       expect(
         await metricValue(svc, 'remediations_deferred_total', 'reason="MaxPerGroup"'),
       ).toBeGreaterThanOrEqual(1);
+      const [done, next] = first.metadata.name === a!.meta.name ? [a!, b!] : [b!, a!];
       // The first Machine recovers (CAPI sees it healthy and deletes its request): the second may start.
-      await capiSeesHealthy(ns, a!.meta.name);
+      await capiSeesHealthy(ns, done.meta.name);
       await eventually(
         'the second request running',
         async () => {
-          const r = await request(ns, b!.meta.name);
+          const r = await request(ns, next.meta.name);
           return r.status === 200 && r.body.status?.phase === 'Running';
         },
         60_000,
       );
       await eventually('our mark off the first Machine', async () => {
-        const x = (await machines(ns)).find((y) => y.meta.uid === a!.meta.uid);
+        const x = (await machines(ns)).find((y) => y.meta.uid === done.meta.uid);
         return x && !(REMEDIATION_ANNOTATION in x.meta.annotations);
       });
     },

@@ -53,6 +53,8 @@ describe('remediation: health checks, escalation and storm protection (standalon
     ({ svc, deleter } = await remediationService(env, [
       'remediation.stormMinUnhealthy=10',
       'remediation.maxConcurrentPerGroup=3',
+      // Every test starts remediations; the rate limit is not what this file tests.
+      'remediation.maxStarts=100',
     ]));
   });
   afterAll(async () => {
@@ -101,6 +103,7 @@ describe('remediation: health checks, escalation and storm protection (standalon
   const events = async (ns: string) =>
     (await api().ok<{ items: Event[] }>('GET', `/api/v1/namespaces/${ns}/events`)).items;
   const condition = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
+  const remediating = (o: Obj) => condition(o, 'Remediating');
   const mdReplicas = async (ns: string) =>
     (await api().ok<{ spec: { replicas: number } }>('GET', mgmtPath(ns, 'machinedeployments', 'md-a'))).spec
       .replicas;
@@ -194,10 +197,11 @@ describe('remediation: health checks, escalation and storm protection (standalon
       // No garbage collector runs on the test's management apiserver: the request stays, finished, owned
       // by the old Machine's uid (with real CAPI the collector removes it with the Machine).
       const r = await request(ns, m!.meta.name);
-      if (r.status === 200) {
-        expect(r.body.status?.phase).toBe('Succeeded');
-        expect(r.body.metadata.ownerReferences?.[0]?.uid).toBe(m!.meta.uid);
-      }
+      expect(r.status).toBe(200);
+      expect(r.body.status?.phase).toBe('Succeeded');
+      expect(remediating(r.body)?.reason).toBe('Reprovisioned');
+      expect(r.body.status?.lastFailure, 'the reboot was tried first and timed out').toMatch(/Reboot/);
+      expect(r.body.metadata.ownerReferences?.[0]?.uid).toBe(m!.meta.uid);
       // The operation ends a moment after the Machine is gone (it releases its ledger entry).
       await eventually(
         'the reprovision counted',
@@ -376,8 +380,48 @@ describe('remediation: health checks, escalation and storm protection (standalon
         purpose: 'scale-down',
       });
       expect(refused.outcome).toBe('refused');
-      expect(refused.reason).toMatch(/remediat/);
+      expect(refused.reason).toContain('this service is remediating it');
       expect(await mdReplicas(ns)).toBe(2);
+    },
+  );
+
+  it(
+    'a missing remediation template: no request, ExternallyRemediated says why, and remediation starts once the template exists',
+    { timeout: 180_000 },
+    async () => {
+      // The health check names template "escalate", which does not exist yet.
+      const {
+        ns,
+        machines: [m],
+      } = await setup(2, { template: 'escalate' });
+      await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+      const marked = await eventually(
+        'ExternallyRemediated=False/RemediationTemplateNotFound',
+        async () => {
+          const x = (await machines(ns)).find((y) => y.meta.uid === m!.meta.uid);
+          const c = x && findCondition(x.conditions, 'ExternallyRemediated');
+          return c?.status === 'False' && c.reason === 'RemediationTemplateNotFound' && x;
+        },
+        60_000,
+      );
+      expect(findCondition(marked.conditions, 'HealthCheckSucceeded')?.status).toBe('False');
+      expect((await request(ns, m!.meta.name)).status).toBe(404);
+      expect(
+        (await events(ns)).some(
+          (e) => e.reason === 'RemediationTemplateNotFound' && e.involvedObject.name === m!.meta.name,
+        ),
+      ).toBe(true);
+      await remediationTemplate(env.mgmt, ns, 'escalate', [{ action: 'Reboot', timeout: '1m' }]);
+      await eventually(
+        'the request once the template exists',
+        async () => (await request(ns, m!.meta.name)).status === 200,
+        90_000,
+      );
+      await eventually(
+        'the reboot to heal it and the request to go',
+        async () => (await request(ns, m!.meta.name)).status === 404,
+        60_000,
+      );
     },
   );
 });

@@ -702,6 +702,14 @@ describe('who else acts on the node: owner and leaving', () => {
       'an external remediation (ExternallyRemediated=False on Machine m-1)',
       false,
     ],
+    [
+      'ExternallyRemediated=False left behind on a healthy Machine (CAPI never clears it)',
+      { conditions: [cond('ExternallyRemediated', 'False'), cond('HealthCheckSucceeded', 'True')] },
+      {},
+      [],
+      undefined,
+      false,
+    ],
     ['a Node being deleted', {}, { deleting: true }, [], 'its deletion (the Node is being deleted)', false],
     ['removing', {}, {}, ['n-1'], 'this service (scale-down in progress)', true],
     [

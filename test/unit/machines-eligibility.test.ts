@@ -121,6 +121,12 @@ describe('whyNotDeletable', () => {
       SCALE_DOWN,
     ],
     [
+      // CAPI never clears it: once healthy again the remediation is over, and scale-down may take it.
+      'ExternallyRemediated=False left behind on a healthy Machine, for scale-down',
+      machine({ conditions: [cond('ExternallyRemediated', 'False'), cond('HealthCheckSucceeded', 'True')] }),
+      SCALE_DOWN,
+    ],
+    [
       'unrelated annotations and conditions',
       machine({
         annotations: { [ANNOTATIONS.skipRemediation]: '', 'example.com/x': 'y' },
@@ -250,6 +256,12 @@ describe('whyNotDeletable', () => {
       machine({ conditions: [cond('ExternallyRemediated', 'False')] }),
       SCALE_DOWN,
       /external remediation.*ExternallyRemediated=False/,
+    ],
+    [
+      'ExternallyRemediated=False on a Machine not healthy yet, for scale-down',
+      machine({ conditions: [cond('ExternallyRemediated', 'False'), cond('HealthCheckSucceeded', 'False')] }),
+      SCALE_DOWN,
+      /ExternallyRemediated=False/,
     ],
     [
       'ExternallyRemediated=False only in the other version conditions, for scale-down',
