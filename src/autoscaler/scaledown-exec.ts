@@ -3,7 +3,7 @@
 // the Machine is the ownership mark remediation honours, and it is set before the first eviction.
 // Outcomes become events on the Node and the Machine, metrics, a span and a log line.
 import type { EventRecorder, ObjectRef } from '../kube/events.ts';
-import type { Drainer } from '../drain/drainer.ts';
+import { drainFailureText, type Drainer } from '../drain/drainer.ts';
 import { scaleDownDrain } from '../drain/options.ts';
 import { classifyPod, type DrainPolicy, type PdbLike, type PodLike } from '../drain/filters.ts';
 import type { MachineDeleter, OpResult } from '../machines/executor.ts';
@@ -114,14 +114,7 @@ export async function executeRemoval(c: RemovalContext): Promise<RemovalOutcome>
           });
           cordonedByDrain = rep.cordonedByDrain;
           if (rep.result === 'succeeded') return undefined;
-          const pods = rep.blocking
-            .slice(0, 3)
-            .map((b) => (b.name ? `${b.namespace}/${b.name}: ${b.detail}` : b.detail))
-            .join('; ');
-          gaveUp = {
-            code: 'drain',
-            reason: `drain ${rep.result.replace('_', ' ')}${pods ? ` (${pods})` : ''}`,
-          };
+          gaveUp = { code: 'drain', reason: drainFailureText(rep) };
           return gaveUp.reason;
         },
         // A rollback after a successful drain (the group paused, the Machine taken by remediation):

@@ -85,6 +85,15 @@ export interface DrainReport {
   cordonedByDrain: boolean;
 }
 
+/** A drain that did not succeed, in one line: its result and the first pods that kept it. */
+export function drainFailureText(rep: DrainReport): string {
+  const pods = rep.blocking
+    .slice(0, 3)
+    .map((b) => (b.name ? `${b.namespace}/${b.name}: ${b.detail}` : b.detail))
+    .join('; ');
+  return `drain ${rep.result.replace('_', ' ')}${pods ? ` (${pods})` : ''}`;
+}
+
 type PodObject = KubeObject & PodLike;
 
 export class Drainer {

@@ -2,6 +2,7 @@
 // Machine through the atomic protocol with purpose "remediation", which never touches replicas: the
 // MachineSet replaces it. Runs in the background; the request controller waits for it (actionInFlight).
 import type { Machine } from '../capi/types.ts';
+import { drainFailureText } from '../drain/drainer.ts';
 import { drainers } from '../drain/drainers.ts';
 import { drainFor } from '../drain/options.ts';
 import type { EventRecorder, ObjectRef } from '../kube/events.ts';
@@ -61,11 +62,7 @@ export async function reprovision(
       });
       cordoned = rep.cordonedByDrain;
       if (rep.result === 'succeeded') return undefined;
-      const pods = rep.blocking
-        .slice(0, 3)
-        .map((b) => (b.name ? `${b.namespace}/${b.name}: ${b.detail}` : b.detail))
-        .join('; ');
-      drainFailure = `drain ${rep.result.replace('_', ' ')}${pods ? ` (${pods})` : ''}`;
+      drainFailure = drainFailureText(rep);
       return drainFailure;
     },
     undrain: async () => {

@@ -84,6 +84,12 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
     return { ns, ms };
   }
 
+  /** A node NotReady that no reboot helps (the simulator's faults). */
+  async function brokenForGood(ns: string, m: Machine) {
+    await env.sim.setMachineFault(ns, m.meta.name, 'rebootDoesNotHelp');
+    await env.sim.setNodeCondition(m.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+  }
+
   // ---- CAPI's MachineHealthCheck, as the contract has it ----
 
   /** Sets conditions on a v1beta1 Machine: status.conditions (CAPI shape) and status.v1beta2.conditions. */
@@ -177,8 +183,7 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
         ns,
         ms: [m],
       } = await running(2, [{ action: 'Reboot', timeout: '4s' }]);
-      await env.sim.setMachineFault(ns, m!.meta.name, 'rebootDoesNotHelp');
-      await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+      await brokenForGood(ns, m!);
       await capiMarksUnhealthy(ns, m!);
       const req = await eventually(
         'the request gave up',
@@ -231,8 +236,7 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
         ns,
         ms: [m],
       } = await running(2, [{ action: 'Reboot', timeout: '4s' }]);
-      await env.sim.setMachineFault(ns, m!.meta.name, 'rebootDoesNotHelp');
-      await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+      await brokenForGood(ns, m!);
       await capiMarksUnhealthy(ns, m!);
       await eventually('the reboot running', async () => {
         const r = await request(ns, m!.meta.name);
@@ -268,8 +272,7 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
       const { ns, ms } = await running(3, [{ action: 'Reboot', timeout: '2m' }]);
       const [a, b] = ms;
       for (const m of [a, b]) {
-        await env.sim.setMachineFault(ns, m!.meta.name, 'rebootDoesNotHelp');
-        await env.sim.setNodeCondition(m!.nodeRef!, 'Ready', 'False', 'KubeletNotReady');
+        await brokenForGood(ns, m!);
       }
       // Both at once: the second must not slip in before the first's Running status reaches the cache.
       await Promise.all([capiMarksUnhealthy(ns, a!), capiMarksUnhealthy(ns, b!)]);
