@@ -14,7 +14,12 @@ import { Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { HttpsTransport, kubeConfigFrom } from './kube/transport.ts';
 import { discoverGroup, evictionVersion } from './kube/discovery.ts';
-import { REMEDIATION_API_VERSION, REQUEST_RESOURCE } from './remediation/contract.ts';
+import {
+  REMEDIATION_API_VERSION,
+  REMEDIATION_GROUP,
+  REMEDIATION_VERSION,
+  REQUEST_RESOURCE,
+} from './remediation/contract.ts';
 import { sleepFor } from './runtime/wait.ts';
 import { createMetrics, type Metrics } from './metrics/registry.ts';
 import type { Controller } from './runtime/controller.ts';
@@ -151,6 +156,15 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const mgmt = makeClient(mgmtKc, MGMT);
   const capiVersion = discoverCapiVersion(await mgmt.get(`/apis/${CAPI_GROUP}`));
   log.info({ capiVersion, server: mgmt.transport.server }, 'management cluster');
+  // Remediation needs our CRDs; without them it is off (with the reason), and nothing else waits on it.
+  const remediationServed =
+    config.remediation.mode !== 'off' &&
+    (await discoverGroup(mgmt, REMEDIATION_GROUP)).served.includes(REMEDIATION_VERSION);
+  if (config.remediation.mode !== 'off' && !remediationServed)
+    log.warn(
+      { group: REMEDIATION_GROUP, version: REMEDIATION_VERSION },
+      'remediation off: the AutopilotRemediation CRDs are not installed in the management cluster (deploy/crds/remediation)',
+    );
 
   // ---- informers ----
   const informers = new Map<string, Informer<KubeObject>>();
@@ -205,20 +219,19 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     return p ? [p] : [];
   });
   // Remediation: MachineHealthChecks (evaluated here in standalone mode) and our remediation requests.
-  const remediation =
-    config.remediation.mode === 'off'
-      ? []
-      : [
-          ...(config.remediation.mode === 'standalone'
-            ? [informer(MGMT, 'machinehealthchecks', capi('machinehealthchecks'), abort.signal)]
-            : []),
-          informer(
-            MGMT,
-            REQUEST_RESOURCE,
-            `/apis/${REMEDIATION_API_VERSION}/${REQUEST_RESOURCE}`,
-            abort.signal,
-          ),
-        ];
+  const remediation = !remediationServed
+    ? []
+    : [
+        ...(config.remediation.mode === 'standalone'
+          ? [informer(MGMT, 'machinehealthchecks', capi('machinehealthchecks'), abort.signal)]
+          : []),
+        informer(
+          MGMT,
+          REQUEST_RESOURCE,
+          `/apis/${REMEDIATION_API_VERSION}/${REQUEST_RESOURCE}`,
+          abort.signal,
+        ),
+      ];
   const secrets =
     config.workloadClusters.mode === 'secret'
       ? informer(

@@ -43,6 +43,18 @@ export interface Remediation {
 }
 
 export function createRemediation(env: ControllerEnv, deps: RemediationDeps = {}): Remediation {
+  if (!env.informers.has(`management/${REQUEST_RESOURCE}`)) {
+    // The service found no AutopilotRemediation CRD (and said so in its log): nothing to run.
+    env.publishStatus('remediation', () => ({
+      mode: 'off',
+      reason: `the ${REQUEST_KIND} CRDs (${REMEDIATION_API_VERSION}) are not installed in the management cluster`,
+    }));
+    return { controllers: [], reporter: new RemediationReporter(env.metrics) };
+  }
+  return createRunning(env, deps);
+}
+
+function createRunning(env: ControllerEnv, deps: RemediationDeps): Remediation {
   const now = deps.now ?? (() => new Date());
   const cfg = env.config.remediation;
   const log = env.log.child({ controller: 'remediation' });
