@@ -1,6 +1,7 @@
 // The autoscaler's reads and its one write, kept apart from the decision flow: the scale-up patch, the
 // infrastructure templates of groups at zero, and the priority expander's ConfigMap. Each read failure is
 // confined to what it concerns (one template, the priorities), never the whole decision.
+import { kindPath } from '../kube/apipath.ts';
 import { discoverGroup } from '../kube/discovery.ts';
 import { kubeTime } from '../kube/time.ts';
 import type { ControllerEnv } from '../service.ts';
@@ -98,9 +99,7 @@ export async function fetchTemplates(
     try {
       const version = ref.apiVersion ?? (await preferredVersion(env, ref.apiGroup));
       if (!version) continue;
-      const obj = await env.management.getOrNull(
-        `/apis/${version}/namespaces/${g.namespace}/${ref.kind.toLowerCase()}s/${ref.name}`,
-      );
+      const obj = await env.management.getOrNull(kindPath(version, g.namespace, ref.kind, ref.name));
       // Only templates found are kept: a missing one may be created any moment, an error is retried.
       if (obj) {
         cache?.set(key, obj, Date.now());

@@ -55,3 +55,13 @@ function decodeSegment(s: string): string {
     return s;
   }
 }
+
+/**
+ * URL of a namespaced object (or, without a name, the collection) of a kind known only by its reference,
+ * e.g. a provider's infrastructure object or a remediation template: the plural is the lower-cased kind
+ * plus "s", the convention every Cluster API provider follows.
+ */
+export function kindPath(apiVersion: string, namespace: string, kind: string, name?: string): string {
+  const base = `/apis/${apiVersion}/namespaces/${namespace}/${kind.toLowerCase()}s`;
+  return name === undefined ? base : `${base}/${name}`;
+}

@@ -4,20 +4,26 @@
 import { conditionsPatch } from '../capi/adapters/index.ts';
 import { setCondition } from '../capi/conditions.ts';
 import type { Condition, Machine } from '../capi/types.ts';
+import { kindPath } from '../kube/apipath.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { ObjectRef } from '../kube/events.ts';
 import { REMEDIATION_ANNOTATION } from '../machines/records.ts';
 import { capiObjectPath } from '../machines/snapshot.ts';
 import { REBOOT_REQUESTED_ANNOTATION, REBOOTED_ANNOTATION } from './contract.ts';
 
-/**
- * URL of the Machine's infrastructure object. The plural is the lower-cased kind plus "s", the convention
- * every CAPI provider follows (as the autoscaler's template read does); the namespace is always the
- * Machine's, a reference never reaches into another one.
- */
+/** URL of the Machine's infrastructure object; always in the Machine's namespace. */
 export function infraPath(m: Machine, apiVersion: string): string {
-  const ref = m.infrastructureRef;
-  return `/apis/${apiVersion}/namespaces/${m.meta.namespace}/${ref.kind.toLowerCase()}s/${ref.name}`;
+  return kindPath(apiVersion, m.meta.namespace, m.infrastructureRef.kind, m.infrastructureRef.name);
 }
+
+/** The Machine as the object of an Event. */
+export const machineRef = (m: Machine): ObjectRef => ({
+  apiVersion: `cluster.x-k8s.io/${m.version}`,
+  kind: 'Machine',
+  namespace: m.meta.namespace,
+  name: m.meta.name,
+  uid: m.meta.uid,
+});
 
 export type RebootState = 'not-requested' | 'requested' | 'answered';
 

@@ -7,7 +7,8 @@ import { conditionsJson } from '../capi/adapters/patches.ts';
 import type { Condition, Machine, MachineHealthCheck } from '../capi/types.ts';
 import { EventRecorder, type ObjectRef } from '../kube/events.ts';
 import { isConflict, KubeError } from '../kube/errors.ts';
-import type { KubeObject } from '../kube/informer.ts';
+import { objectKey, type KubeObject } from '../kube/informer.ts';
+import { kindPath } from '../kube/apipath.ts';
 import { capiObjectPath } from '../machines/snapshot.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
@@ -15,7 +16,8 @@ import { REMEDIATION_API_VERSION, REQUEST_KIND, REQUEST_RESOURCE } from './contr
 import { evaluateHealth } from './health.ts';
 import { planMhc, type MhcPlan } from './mhc-plan.ts';
 import type { RemediationReporter, UnhealthyMachine } from './report.ts';
-import { buildRequest } from './request.ts';
+import { machineRef } from './actions.ts';
+import { buildRequest, requestKindOf } from './request.ts';
 import { clusterFactsOf, type NodeFacts } from './types.ts';
 
 const RECHECK_MS = 60_000;
@@ -58,16 +60,13 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     const out = new Map<string, { deleting: boolean }>();
     const t = mhc.remediationTemplate;
     if (!t) return out;
-    const kind = t.kind.replace(/Template$/, '');
+    const kind = requestKindOf(t.kind);
     const ns = mhc.meta.namespace;
     const list: KubeObject[] =
       kind === REQUEST_KIND && t.apiVersion === REMEDIATION_API_VERSION
         ? requests.list().filter((o) => o.metadata.namespace === ns)
-        : ((
-            await env.management.get<{ items?: KubeObject[] }>(
-              `/apis/${t.apiVersion}/namespaces/${ns}/${kind.toLowerCase()}s`,
-            )
-          ).items ?? []);
+        : ((await env.management.get<{ items?: KubeObject[] }>(kindPath(t.apiVersion, ns, kind))).items ??
+          []);
     for (const o of list) out.set(o.metadata.name, { deleting: o.metadata.deletionTimestamp != null });
     return out;
   }
@@ -76,8 +75,7 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
   async function createRequest(mhc: MachineHealthCheck, m: Machine): Promise<CreationFailure | undefined> {
     const t = mhc.remediationTemplate!;
     const ns = mhc.meta.namespace;
-    const tplPath = `/apis/${t.apiVersion}/namespaces/${ns}/${t.kind.toLowerCase()}s/${t.name}`;
-    const template = await env.management.getOrNull(tplPath);
+    const template = await env.management.getOrNull(kindPath(t.apiVersion, ns, t.kind, t.name));
     if (!template)
       return { reason: 'RemediationTemplateNotFound', message: `${t.kind} ${ns}/${t.name} not found` };
     const built = buildRequest(
@@ -87,12 +85,8 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
       env.capiVersion,
     );
     if ('error' in built) return { reason: 'RemediationRequestCreationFailed', message: built.error };
-    const kind = String(built.object.kind);
     try {
-      await env.management.create(
-        `/apis/${t.apiVersion}/namespaces/${ns}/${kind.toLowerCase()}s`,
-        built.object,
-      );
+      await env.management.create(kindPath(t.apiVersion, ns, requestKindOf(t.kind)), built.object);
     } catch (e) {
       // Made by an earlier reconcile whose cache update has not arrived: that is the outcome we wanted.
       if (e instanceof KubeError && e.reason === 'AlreadyExists') return undefined;
@@ -125,13 +119,12 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
         { mhc: mhc.meta.name, machine: name, reason: problem.reason, err: problem.message },
         'remediation request not created',
       );
-      await events.record(machineRefOf(m), 'Warning', problem.reason, problem.message);
+      await events.record(machineRef(m), 'Warning', problem.reason, problem.message);
     }
     for (const name of plan.deleteRequests) {
       const t = mhc.remediationTemplate!;
-      const kind = t.kind.replace(/Template$/, '');
       try {
-        await env.management.delete(`/apis/${t.apiVersion}/namespaces/${ns}/${kind.toLowerCase()}s/${name}`);
+        await env.management.delete(kindPath(t.apiVersion, ns, requestKindOf(t.kind), name));
       } catch (e) {
         if (!(e instanceof KubeError && e.kind === 'NotFound')) throw e;
       }
@@ -177,7 +170,7 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
       const ref =
         ev.on.kind === 'MachineHealthCheck'
           ? mhcRef
-          : byName.get(ev.on.name) && machineRefOf(byName.get(ev.on.name)!);
+          : byName.get(ev.on.name) && machineRef(byName.get(ev.on.name)!);
       if (ref) await events.record(ref, ev.type, ev.reason, ev.message);
     }
     return { conflict, failed: failed.size };
@@ -244,17 +237,17 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
     reconcile,
     trace: (key) => ({ attributes: { 'capi_autopilot.machine_health_check': key } }),
     onActiveChange: (active) => {
-      if (active) for (const o of mhcs.list()) controller.enqueue(keyOf(o));
+      if (active) for (const o of mhcs.list()) controller.enqueue(objectKey(o));
     },
   });
   const byNamespace = (ns: string | undefined, clusterName?: string) => {
     for (const o of mhcs.list()) {
       if (o.metadata.namespace !== ns) continue;
       const c = (o as { spec?: { clusterName?: string } }).spec?.clusterName;
-      if (clusterName === undefined || c === clusterName) controller.enqueue(keyOf(o));
+      if (clusterName === undefined || c === clusterName) controller.enqueue(objectKey(o));
     }
   };
-  mhcs.onChange((_t, o) => controller.enqueue(keyOf(o)));
+  mhcs.onChange((_t, o) => controller.enqueue(objectKey(o)));
   machines.onChange((_t, o) => byNamespace(o.metadata.namespace));
   clusters.onChange((_t, o) => byNamespace(o.metadata.namespace, o.metadata.name));
   requests.onChange((_t, o) => byNamespace(o.metadata.namespace));
@@ -265,16 +258,6 @@ export function createHealthCheckController(env: ControllerEnv, reporter: Remedi
   });
   return controller;
 }
-
-const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
-
-const machineRefOf = (m: Machine): ObjectRef => ({
-  apiVersion: `cluster.x-k8s.io/${m.version}`,
-  kind: 'Machine',
-  namespace: m.meta.namespace,
-  name: m.meta.name,
-  uid: m.meta.uid,
-});
 
 const summary = (p: MhcPlan) => ({
   status: p.status !== undefined,
@@ -312,7 +295,7 @@ function reportOf(
         : allowed && !allowed.allowed
           ? `nothing until fewer Machines are unhealthy (${allowed.reason})`
           : mhc.remediationTemplate
-            ? `remediation request ${mhc.remediationTemplate.kind.replace(/Template$/, '')} ${t.machine}`
+            ? `remediation request ${requestKindOf(mhc.remediationTemplate.kind)} ${t.machine}`
             : 'its owner (OwnerRemediated=False) deletes and replaces it',
     }));
   return {

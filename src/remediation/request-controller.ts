@@ -7,7 +7,7 @@ import { findCondition } from '../capi/conditions.ts';
 import { ANNOTATIONS, type Machine } from '../capi/types.ts';
 import { EventRecorder, type ObjectRef } from '../kube/events.ts';
 import { isConflict } from '../kube/errors.ts';
-import type { KubeObject } from '../kube/informer.ts';
+import { objectKey } from '../kube/informer.ts';
 import type { MachineDeleter } from '../machines/executor.ts';
 import { markOf, REMEDIATION_ANNOTATION } from '../machines/records.ts';
 import type { GroupRef } from '../machines/snapshot.ts';
@@ -15,7 +15,7 @@ import { Controller } from '../runtime/controller.ts';
 import type { ControllerEnv } from '../service.ts';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ATTR, inSpan, logCorrelation } from '../tracing/spans.ts';
-import { handToOwner, setRemediationMark } from './actions.ts';
+import { handToOwner, machineRef, setRemediationMark } from './actions.ts';
 import { REMEDIATION_API_VERSION, REQUEST_KIND, REQUEST_RESOURCE } from './contract.ts';
 import { decideEscalation, nextStatus, type Decision } from './escalation.ts';
 import { createHealthCheckController } from './mhc-controller.ts';
@@ -115,13 +115,6 @@ function createRunning(env: ControllerEnv, deps: RemediationDeps): Remediation {
     name: r.name,
     uid: r.uid,
   });
-  const machineRef = (m: Machine): ObjectRef => ({
-    apiVersion: `cluster.x-k8s.io/${m.version}`,
-    kind: 'Machine',
-    namespace: m.meta.namespace,
-    name: m.meta.name,
-    uid: m.meta.uid,
-  });
   const groupOf = (m: Machine): GroupRef | undefined => {
     if (!m.ownerMachineSet) return undefined;
     const ms = mgmt('machinesets').get(`${m.meta.namespace}/${m.ownerMachineSet}`);
@@ -189,7 +182,8 @@ function createRunning(env: ControllerEnv, deps: RemediationDeps): Remediation {
   async function reconcile(key: string) {
     const raw = requests.get(key);
     const m = machineOf(key);
-    if (!raw || readRequest(raw).deleting) {
+    const r = raw && readRequest(raw);
+    if (!r || r.deleting) {
       reporter.forget(key);
       admission.release(key);
       failures.delete(key);
@@ -199,7 +193,6 @@ function createRunning(env: ControllerEnv, deps: RemediationDeps): Remediation {
         await setRemediationMark(env.management, m, undefined);
       return;
     }
-    const r = readRequest(raw);
     if (!r.steps || r.statusError) {
       const message = `not acted on: ${r.specError ?? r.statusError}`;
       reporter.set(key, { phase: r.status.phase ?? 'Pending', reason: 'Invalid', message });
@@ -402,23 +395,21 @@ function createRunning(env: ControllerEnv, deps: RemediationDeps): Remediation {
         abort = new AbortController();
         return;
       }
-      for (const o of requests.list()) controller.enqueue(keyOf(o));
+      for (const o of requests.list()) controller.enqueue(objectKey(o));
     },
     onStop: async () => {
       abort.abort();
       await Promise.allSettled([...inFlight.values()].map((f) => f.run));
     },
   });
-  requests.onChange((_t, o) => controller.enqueue(keyOf(o)));
+  requests.onChange((_t, o) => controller.enqueue(objectKey(o)));
   // A Machine's health or deletion decides a request of the same name; our mark on a Machine whose
   // request is gone must go too.
   machines.onChange((_t, o) => {
-    const key = keyOf(o);
+    const key = objectKey(o);
     if (requests.get(key) || REMEDIATION_ANNOTATION in (o.metadata.annotations ?? {}))
       controller.enqueue(key);
   });
   const healthChecks = cfg.mode === 'standalone' ? [createHealthCheckController(env, reporter)] : [];
   return { controllers: [...healthChecks, controller], reporter };
 }
-
-const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;

@@ -121,6 +121,9 @@ export function withRemediating(
   return setCondition(conditions, { type: REMEDIATING, status, reason, message }, now);
 }
 
+/** The request kind a remediation template makes (CAPI: the template kind without "Template"). */
+export const requestKindOf = (templateKind: string): string => templateKind.replace(/Template$/, '');
+
 /** Token of one Reboot attempt: the provider echoes it, so an answer is tied to this attempt only. */
 export const rebootToken = (requestUid: string, step: number, attempt: number): string =>
   `${requestUid}/${step}/${attempt}`;
@@ -153,7 +156,7 @@ export function buildRequest(
   return {
     object: {
       apiVersion: ref.apiVersion,
-      kind: ref.kind.slice(0, -'Template'.length),
+      kind: requestKindOf(ref.kind),
       metadata: {
         name: machine.name,
         namespace: machine.namespace,

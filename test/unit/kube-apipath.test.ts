@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseApiPath, resourceLabel, type ApiPath } from '../../src/kube/apipath.ts';
+import { kindPath, parseApiPath, resourceLabel, type ApiPath } from '../../src/kube/apipath.ts';
 
 const CAPI = 'cluster.x-k8s.io';
 
@@ -124,5 +124,20 @@ describe('paths that look like a namespace scope but are not', () => {
     expect(resourceLabel(path)).toBe(label);
     expect(parseApiPath(path)).toMatchObject(parsed);
     if (!('namespace' in parsed)) expect(parseApiPath(path).namespace).toBeUndefined();
+  });
+});
+
+describe('kindPath', () => {
+  it('lower-cases the kind and adds "s" (the CAPI providers\' plural), in the given namespace', () => {
+    const g = 'infrastructure.sandbox.capi-autopilot.io/v1alpha1';
+    expect(kindPath(g, 'ns', 'SandboxMachine', 'm-1')).toBe(`/apis/${g}/namespaces/ns/sandboxmachines/m-1`);
+    expect(kindPath(g, 'ns', 'SandboxMachineTemplate')).toBe(
+      `/apis/${g}/namespaces/ns/sandboxmachinetemplates`,
+    );
+    expect(parseApiPath(kindPath(g, 'ns', 'SandboxMachine', 'm-1'))).toMatchObject({
+      namespace: 'ns',
+      resource: 'sandboxmachines',
+      name: 'm-1',
+    });
   });
 });
