@@ -37,6 +37,8 @@ export interface StartClusterOptions {
   log?: (msg: string) => void;
   /** Progress of provisioning goes to stderr unless quiet. */
   quiet?: boolean;
+  /** More flags for each apiserver, by its name (`main` or startApiserver's): e.g. an audit log per server. */
+  apiserverArgs?: (name: string) => string[];
 }
 
 const run = promisify(execFile);
@@ -131,6 +133,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<Cluster> 
         saPrivateKey,
         token,
         attached,
+        extraArgs: opts.apiserverArgs?.(name) ?? [],
         onStarted: async (p) => void (await track(p)),
       });
 
