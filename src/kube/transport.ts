@@ -52,8 +52,16 @@ export function kubeConfigFrom(opts: {
   inCluster?: boolean;
 }): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.inCluster) kc.loadFromCluster();
-  else if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  if (opts.inCluster) {
+    // Outside a pod loadFromCluster builds a server URL of `undefined`s; say what is missing instead.
+    // These are the variables loadFromCluster itself reads (client-go's InClusterConfig contract).
+    // eslint-disable-next-line no-restricted-syntax
+    if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT)
+      throw new Error(
+        'management.inCluster: not running in a pod (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT unset)',
+      );
+    kc.loadFromCluster();
+  } else if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else kc.loadFromDefault();
   if (opts.context) kc.setCurrentContext(opts.context);
   if (!kc.getCurrentCluster()) throw new Error('the kubeconfig names no current cluster');

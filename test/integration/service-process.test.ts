@@ -1,6 +1,9 @@
 // The service as a process: it survives its apiserver restarting (informers recover, caches converge),
 // and SIGTERM stops it cleanly (exit 0, lease released).
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -54,6 +57,37 @@ describe('service process', () => {
     expect(stats.watchErrors + stats.relistsAfterGone).toBeGreaterThan(0);
     await eventually('ready again', async () => (await get('/readyz')).status === 200, 60_000);
     expect(svc.leader?.isLeader()).toBe(true);
+  });
+
+  it('an unreachable management apiserver at start: exit 1 with the reason, not a silent exit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dead-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const port = await freePort(); // nothing listens there
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+        ],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'c',
+      }),
+    );
+    const bin = fileURLToPath(new URL('../../bin/capi-autopilot.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'run', '--kubeconfig', kubeconfig], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    onTestFinished(() => void child.kill('SIGKILL'));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(stderr).toContain('ECONNREFUSED');
+    expect(code).toBe(1);
   });
 
   it('SIGTERM: stops, releases the lease and exits 0', async () => {
