@@ -245,6 +245,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const workload = new WorkloadClusters({
     mode: config.workloadClusters.mode,
     secretKey: config.workloadClusters.secretKey,
+    secretSuffix: config.workloadClusters.secretSuffix,
     kubeconfigs: config.workloadClusters.kubeconfigs ?? {},
     ...(o.clusters ? { only: (r) => o.clusters!.includes(`${r.namespace}/${r.name}`) } : {}),
     management: mgmt,

@@ -84,6 +84,15 @@ const WorkloadClusters = z
       description:
         'Data key of the kubeconfig in the `<cluster-name>-kubeconfig` Secret (CAPI writes `value`).',
     }),
+    secretSuffix: z
+      .string()
+      .regex(/^[-.a-z0-9]+$/, { error: 'lower-case letters, digits, "-" and "." only' })
+      .default('-kubeconfig')
+      .meta({
+        allowed: 'a Secret name suffix such as -kubeconfig',
+        description:
+          "The Secret is `<cluster-name>` + this (CAPI's admin kubeconfig: `-kubeconfig`). Another suffix, e.g. `-autopilot-kubeconfig`, selects a kubeconfig of your own with least privilege (deploy/workload); it must be labelled `cluster.x-k8s.io/cluster-name` and of type `cluster.x-k8s.io/secret` too.",
+      }),
   })
   .strict()
   .superRefine((w, ctx) => {

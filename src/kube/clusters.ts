@@ -29,6 +29,8 @@ interface Secret extends KubeObject {
 export interface WorkloadClustersOptions {
   mode: WorkloadMode;
   secretKey: string;
+  /** Name of a cluster's Secret: the Cluster's name + this (default `-kubeconfig`). */
+  secretSuffix?: string;
   kubeconfigs: Readonly<Record<string, string>>;
   management: KubeClient;
   /** Builds a rate-limited client for a workload API server. */
@@ -40,7 +42,8 @@ export interface WorkloadClustersOptions {
   log: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
-export const kubeconfigSecretName = (cluster: string): string => `${cluster}-kubeconfig`;
+export const kubeconfigSecretName = (cluster: string, suffix = '-kubeconfig'): string =>
+  `${cluster}${suffix}`;
 /** The type CAPI gives its kubeconfig Secrets; other Secrets of that name are not trusted. */
 export const CAPI_SECRET_TYPE = 'cluster.x-k8s.io/secret';
 
@@ -75,6 +78,10 @@ export class WorkloadClusters {
     this.o = o;
   }
 
+  private get suffix(): string {
+    return this.o.secretSuffix ?? '-kubeconfig';
+  }
+
   get(r: ClusterRef): WorkloadConnection | undefined {
     return this.conns.get(key(r));
   }
@@ -101,8 +108,10 @@ export class WorkloadClusters {
     };
     clusters.onChange((_t, o) => sync({ namespace: o.metadata.namespace!, name: o.metadata.name }));
     secrets?.onChange((_t, s) => {
-      const m = /^(.*)-kubeconfig$/.exec(s.metadata.name);
-      if (m?.[1]) sync({ namespace: s.metadata.namespace!, name: m[1] });
+      const suffix = this.suffix;
+      const name = s.metadata.name;
+      if (name.length > suffix.length && name.endsWith(suffix))
+        sync({ namespace: s.metadata.namespace!, name: name.slice(0, -suffix.length) });
     });
   }
 
@@ -146,28 +155,29 @@ export class WorkloadClusters {
         kc.loadFromFile(file);
         source = `file ${file}`;
       } else {
-        const secret = secrets?.get(`${r.namespace}/${kubeconfigSecretName(r.name)}`);
-        if (!secret) throw new Error(`waiting for Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`);
+        const secret = secrets?.get(`${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
+        if (!secret)
+          throw new Error(`waiting for Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
         version = secret.metadata.resourceVersion ?? '';
         if (this.conns.has(k) && this.builtFrom.get(k) === version) return;
         if ((secret as { type?: string }).type !== CAPI_SECRET_TYPE) {
           throw new Error(
-            `Secret ${r.namespace}/${kubeconfigSecretName(r.name)} is not of type ${CAPI_SECRET_TYPE}; not trusted`,
+            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} is not of type ${CAPI_SECRET_TYPE}; not trusted`,
           );
         }
         const b64 = secret.data?.[this.o.secretKey];
         if (!b64)
           throw new Error(
-            `Secret ${r.namespace}/${kubeconfigSecretName(r.name)} has no key '${this.o.secretKey}'`,
+            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} has no key '${this.o.secretKey}'`,
           );
         kc = new KubeConfig();
         kc.loadFromString(Buffer.from(b64, 'base64').toString('utf8'));
         if (!kc.getCurrentCluster())
           throw new Error(
-            `the kubeconfig in Secret ${r.namespace}/${kubeconfigSecretName(r.name)} names no current cluster`,
+            `the kubeconfig in Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} names no current cluster`,
           );
-        assertSelfContained(kc, `Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`);
-        source = `Secret ${r.namespace}/${kubeconfigSecretName(r.name)}`;
+        assertSelfContained(kc, `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
+        source = `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`;
       }
     } catch (e) {
       this.problems.set(k, (e as Error).message);

@@ -284,8 +284,16 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
       );
       return s.data?.token && Buffer.from(s.data.token, 'base64').toString();
     });
+    // CAPI's admin kubeconfig is there too, as in a real management cluster; the service is told to use
+    // the least-privilege one (workloadClusters.secretSuffix), which the audit log then shows it did.
+    const admin = cluster.apiserver;
     await mgmt.ok('POST', `/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {
       metadata: { name: 'demo-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from(kubeconfig(admin.server, admin.caPem, admin.token)).toString('base64') },
+    });
+    await mgmt.ok('POST', `/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {
+      metadata: { name: 'demo-autopilot-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
       type: 'cluster.x-k8s.io/secret',
       data: {
         value: Buffer.from(
@@ -320,6 +328,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
           'server.bindAddress=127.0.0.1',
           `leaderElection.namespace=${NS}`,
           'workloadClusters.mode=secret',
+          'workloadClusters.secretSuffix=-autopilot-kubeconfig',
           'remediation.mode=standalone',
           'autoscaler.expander=priority',
           `autoscaler.priorityExpanderNamespace=${NS}`,
