@@ -10,6 +10,7 @@ import type { MachineDeleter, OpResult } from '../machines/executor.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Config } from '../config/schema.ts';
+import { waitForVolumesAfterDrain } from '../drain/after-drain.ts';
 import type { KubeObject } from '../kube/informer.ts';
 import { inSpan, logCorrelation, recordDecision } from '../tracing/spans.ts';
 import type { NodeMachine } from './scaledown-inputs.ts';
@@ -113,7 +114,18 @@ export async function executeRemoval(c: RemovalContext): Promise<RemovalOutcome>
             eventTargets: [{ recorder: c.machineEvents, ref: c.machineRef }],
           });
           cordonedByDrain = rep.cordonedByDrain;
-          if (rep.result === 'succeeded') return undefined;
+          if (rep.result === 'succeeded') {
+            const { volumeDetachTimeout } = c.config.drain;
+            await waitForVolumesAfterDrain(
+              c.drainer,
+              c.machine.machine,
+              r.node,
+              volumeDetachTimeout,
+              signal,
+              c.log,
+            );
+            return undefined;
+          }
           gaveUp = { code: 'drain', reason: drainFailureText(rep) };
           return gaveUp.reason;
         },

@@ -21,6 +21,8 @@ import {
   type PdbLike,
   type PodLike,
 } from './filters.ts';
+import { waitForVolumeDetach, type VolumeWaitReport } from './volume-wait.ts';
+import { skippedClaims } from './volumes.ts';
 
 export interface DrainerDeps {
   client: KubeClient;
@@ -206,6 +208,20 @@ export class Drainer {
    * Makes the node schedulable again (undoing a drain's cordon, and removing `annotation` if given);
    * answers whether it was cordoned.
    */
+  /**
+   * After a drain, before the Machine goes: waits for the node's volumes to detach (CAPI's rule),
+   * ignoring claims of the pods the drain left on it (DaemonSet, mirror). Never fails the deletion.
+   */
+  waitForVolumes(node: string, timeoutMs: number, signal: AbortSignal): Promise<VolumeWaitReport> {
+    const left = this.d.pods.byIndex('node', node) as PodObject[];
+    const { client, log, metrics, cluster } = this.d;
+    return waitForVolumeDetach({ client, log, ...(metrics ? { metrics } : {}), cluster }, node, {
+      timeoutMs,
+      ignoredClaims: skippedClaims(left),
+      signal,
+    });
+  }
+
   uncordon(node: string, annotation?: string): Promise<boolean> {
     return this.cordon(node, false, annotation ? { key: annotation, value: '' } : undefined);
   }

@@ -3,6 +3,7 @@
 // MachineSet replaces it. Runs in the background; the request controller waits for it (actionInFlight).
 import type { Machine } from '../capi/types.ts';
 import { drainFailureText } from '../drain/drainer.ts';
+import { waitForVolumesAfterDrain } from '../drain/after-drain.ts';
 import { drainers } from '../drain/drainers.ts';
 import { drainFor } from '../drain/options.ts';
 import type { EventRecorder, ObjectRef } from '../kube/events.ts';
@@ -61,7 +62,17 @@ export async function reprovision(
         eventTargets: [{ recorder: o.events, ref: o.machineRef }],
       });
       cordoned = rep.cordonedByDrain;
-      if (rep.result === 'succeeded') return undefined;
+      if (rep.result === 'succeeded') {
+        await waitForVolumesAfterDrain(
+          drainer,
+          m,
+          node,
+          env.config.drain.volumeDetachTimeout,
+          signal,
+          env.log,
+        );
+        return undefined;
+      }
       drainFailure = drainFailureText(rep);
       return drainFailure;
     },

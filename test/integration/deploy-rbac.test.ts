@@ -338,6 +338,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
           'autoscaler.scaleDownDelayAfterAdd=0s',
           'autoscaler.scaleDownDelayAfterDelete=0s',
           'autoscaler.scaleDownDelayAfterFailure=2s',
+          'drain.volumeDetachTimeout=2s',
           'log.format=json',
         ].flatMap((s) => ['--set', s]),
       ],
@@ -430,6 +431,22 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
         },
         60_000,
       );
+      // A volume attached to each general node: after the drain the service waits for it to detach
+      // (drain.volumeDetachTimeout, 2 s here), then goes on deleting, as CAPI does.
+      for (const m of await machines('md-general')) {
+        const name = `va-${m.status!.nodeRef!.name}`;
+        await workload.ok('POST', '/apis/storage.k8s.io/v1/volumeattachments', {
+          metadata: { name },
+          spec: {
+            attacher: 'csi.example.com',
+            nodeName: m.status!.nodeRef!.name,
+            source: { persistentVolumeName: `pv-${m.metadata.name}` },
+          },
+        });
+        await workload.mergePatch(`/apis/storage.k8s.io/v1/volumeattachments/${name}/status`, {
+          status: { attached: true },
+        });
+      }
       await mgmt.mergePatch(`${CAPI}/machinedeployments/md-general`, {
         metadata: { annotations: { [minSize]: '0' } },
       });
@@ -447,6 +464,10 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
         60_000,
       );
       expect((await workloadEvictions()).length).toBeGreaterThan(0);
+      const metrics = (await httpGet(`http://127.0.0.1:${port}/metrics`)).body;
+      expect(metrics).toMatch(
+        /^capi_autopilot_volume_detach_duration_seconds_count\{[^}]*result="timed_out"[^}]*\} [1-9]/m,
+      );
     },
   );
 
