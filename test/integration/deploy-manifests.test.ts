@@ -1,0 +1,146 @@
+// The kustomize manifests: rendered by the provisioned kubectl (1.20, built-in kustomize v2.0.3) and
+// accepted by the sandbox apiserver in a server-side dry run; the Deployment carries what the issue
+// asks of it (replicas and leader election, probes, limits, a locked-down security context).
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { loadAll } from 'js-yaml';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import { RestClient } from '../../src/sandbox/rest.ts';
+import { installMonitoringCrds } from './support/monitoring-crds.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+const kubectl = () => `${inject('cluster').binDir}/kubectl`;
+const kubeconfig = () => inject('cluster').kubeconfigPath;
+
+async function render(dir: string): Promise<{ text: string; objs: Obj[] }> {
+  const { stdout } = await run(kubectl(), ['kustomize', `${root}deploy/${dir}`]);
+  return { text: stdout, objs: (loadAll(stdout) as Obj[]).filter(Boolean) };
+}
+
+/** `kubectl apply --dry-run=server` of `text` (stdin) or of `-k dir`. */
+function dryRun(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(kubectl(), ['--kubeconfig', kubeconfig(), 'apply', '--dry-run=server', ...args]);
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    p.stdin.end(stdin ?? '');
+  });
+}
+
+const OVERLAYS = ['overlays/single-cluster', 'overlays/management', 'workload', 'overlays/monitoring'];
+
+describe('deploy manifests', () => {
+  let servesPolicyV1 = false;
+
+  beforeAll(async () => {
+    const c = inject('cluster');
+    const api = new RestClient(c.server, c.caPem, c.token);
+    // A dry run creates nothing, so the namespace its objects go to must exist for real.
+    const r = await api.req('POST', '/api/v1/namespaces', { metadata: { name: 'capi-autopilot' } });
+    if (r.status !== 201 && r.status !== 409) throw new Error(`namespace: ${r.status} ${r.text}`);
+    await installMonitoringCrds(api);
+    servesPolicyV1 = (await api.req('GET', '/apis/policy/v1')).status === 200;
+  });
+
+  it.each(OVERLAYS)('%s: the apiserver accepts it (server-side dry run)', async (dir) => {
+    const { text, objs } = await render(dir);
+    expect(objs.length).toBeGreaterThan(0);
+    const pdb = objs.some((o) => o.kind === 'PodDisruptionBudget');
+    if (servesPolicyV1 || !pdb) {
+      const r = await dryRun(['-k', `${root}deploy/${dir}`]);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain('(server dry run)');
+      return;
+    }
+    // Kubernetes 1.20 (the sandbox) predates policy/v1; the manifests target current clusters. The same
+    // PodDisruptionBudget as policy/v1beta1 (identical fields) checks everything else against this server.
+    const r = await dryRun(
+      ['-f', '-'],
+      text.replace(/^apiVersion: policy\/v1$/m, 'apiVersion: policy/v1beta1'),
+    );
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.match(/\(server dry run\)/g)?.length).toBe(objs.length);
+  });
+
+  it.each(['base/config.yaml', 'overlays/management/config.yaml'])(
+    '%s: the service loads it (in-cluster, its leader election namespace from POD_NAMESPACE)',
+    (file) => {
+      const c = loadConfig({
+        argv: ['--config', `${root}deploy/${file}`],
+        env: { POD_NAMESPACE: 'capi-autopilot' },
+        readFile: (p) => readFileSync(p, 'utf8'),
+      });
+      expect(c.management.inCluster).toBe(true);
+      expect(c.leaderElection.namespace).toBe('capi-autopilot');
+      expect(c.autoscaler.priorityExpanderNamespace).toBe('capi-autopilot');
+    },
+  );
+
+  it('the Deployment: 2 replicas, leader election, probes, limits, non-root, read-only root, no escalation, seccomp', async () => {
+    for (const dir of ['overlays/single-cluster', 'overlays/management']) {
+      const { objs } = await render(dir);
+      const d = objs.find((o) => o.kind === 'Deployment') as unknown as {
+        spec: {
+          replicas: number;
+          template: {
+            spec: {
+              serviceAccountName: string;
+              securityContext: Record<string, unknown>;
+              containers: Array<{
+                args: string[];
+                env: Array<{ name: string; valueFrom?: unknown }>;
+                livenessProbe: { httpGet: { path: string } };
+                readinessProbe: { httpGet: { path: string } };
+                resources: { requests: Record<string, string>; limits: Record<string, string> };
+                securityContext: Record<string, unknown>;
+              }>;
+              volumes: Array<{ configMap?: { name: string } }>;
+            };
+          };
+        };
+      };
+      const pod = d.spec.template.spec;
+      const c = pod.containers[0]!;
+      expect(d.spec.replicas).toBe(2);
+      expect(pod.serviceAccountName).toBe('capi-autopilot');
+      expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+      expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+      expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
+      expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'memory']);
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(c.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+      expect(c.env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom).toBeDefined();
+      // The configuration the container reads is the one the overlay generated (name with its hash).
+      const cm = objs.find(
+        (o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('capi-autopilot-config-'),
+      )!;
+      expect(pod.volumes.some((v) => v.configMap?.name === cm.metadata.name)).toBe(true);
+      expect(c.args).toEqual(['run', '--config', '/etc/capi-autopilot/config.yaml']);
+      const mode = dir.endsWith('management') ? 'secret' : 'same';
+      expect(cm.data!['config.yaml']).toMatch(new RegExp(`mode: ${mode}$`, 'm'));
+    }
+  });
+});
