@@ -1,7 +1,7 @@
 // The kustomize manifests: rendered by the provisioned kubectl (1.20, built-in kustomize v2.0.3) and
 // accepted by the sandbox apiserver in a server-side dry run; the Deployment carries what the issue
 // asks of it (replicas and leader election, probes, limits, a locked-down security context).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -9,6 +9,7 @@ import { loadAll } from 'js-yaml';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { RestClient } from '../../src/sandbox/rest.ts';
+import { runPiped } from './support/kube.ts';
 import { installMonitoringCrds } from './support/monitoring-crds.ts';
 
 const run = promisify(execFile);
@@ -31,17 +32,8 @@ async function render(dir: string): Promise<{ text: string; objs: Obj[] }> {
 }
 
 /** `kubectl apply --dry-run=server` of `text` (stdin) or of `-k dir`. */
-function dryRun(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(kubectl(), ['--kubeconfig', kubeconfig(), 'apply', '--dry-run=server', ...args]);
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-    p.stdin.end(stdin ?? '');
-  });
-}
+const dryRun = (args: string[], stdin?: string) =>
+  runPiped(kubectl(), ['--kubeconfig', kubeconfig(), 'apply', '--dry-run=server', ...args], stdin);
 
 const OVERLAYS = ['overlays/single-cluster', 'overlays/management', 'workload', 'overlays/monitoring'];
 

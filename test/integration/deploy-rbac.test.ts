@@ -33,7 +33,7 @@ import {
   type BoundRole,
   type PolicyRule,
 } from '../support/rbac-audit.ts';
-import { eventually, uniqueName } from './support/kube.ts';
+import { eventually, uniqueName, untilLeading } from './support/kube.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -346,14 +346,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
     );
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await eventually(
-      'the service to lead',
-      async () => {
-        const r = await httpGet(`http://127.0.0.1:${port}/status`).catch(() => undefined);
-        return r?.status === 200 && (JSON.parse(r.body) as { leader: { leading: boolean } }).leader.leading;
-      },
-      60_000,
-    );
+    await untilLeading(port);
   }, 240_000);
 
   afterAll(async () => {

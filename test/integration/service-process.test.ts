@@ -14,7 +14,7 @@ import { RestClient } from '../../src/sandbox/rest.ts';
 import { httpGet } from '../../src/sandbox/wait.ts';
 import { startService } from '../../src/service.ts';
 import { startExtraApiserver } from './support/capi.ts';
-import { eventually, serviceConfig } from './support/kube.ts';
+import { eventually, serviceConfig, untilLeading } from './support/kube.ts';
 
 async function managementWithCapi(name: string) {
   const server = await startExtraApiserver(name);
@@ -118,14 +118,7 @@ describe('service process', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     onTestFinished(() => void child.kill('SIGKILL'));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    await eventually(
-      'the service to lead',
-      async () => {
-        const r = await httpGet(`http://127.0.0.1:${port}/status`).catch(() => undefined);
-        return r?.status === 200 && (JSON.parse(r.body) as { leader: { leading: boolean } }).leader.leading;
-      },
-      60_000,
-    );
+    await untilLeading(port);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     const lease = await api.ok<{ spec: { holderIdentity?: string } }>(

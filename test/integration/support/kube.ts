@@ -1,5 +1,6 @@
 // Small raw client for integration tests: explicit paths and verbs, so a test states exactly which
 // API it exercises (and which version), independent of the client library the service uses.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +10,7 @@ import { KubeClient, type KubeClientOptions } from '../../../src/kube/client.ts'
 import { kubeMicroTime, kubeTime } from '../../../src/kube/time.ts';
 import { HttpsTransport, kubeConfigFrom } from '../../../src/kube/transport.ts';
 import { RestClient } from '../../../src/sandbox/rest.ts';
+import { httpGet } from '../../../src/sandbox/wait.ts';
 
 export { RestClient as Api } from '../../../src/sandbox/rest.ts';
 
@@ -145,5 +147,30 @@ export function serviceConfig(kubeconfig: string, ...sets: string[]) {
     ],
     env: {},
     readFile: (p) => readFileSync(p, 'utf8'),
+  });
+}
+
+/** Resolves once the service process listening on `port` (loopback) leads. */
+export function untilLeading(port: number, timeoutMs = 60_000) {
+  return eventually(
+    'the service to lead',
+    async () => {
+      const r = await httpGet(`http://127.0.0.1:${port}/status`).catch(() => undefined);
+      return r?.status === 200 && (JSON.parse(r.body) as { leader: { leading: boolean } }).leader.leading;
+    },
+    timeoutMs,
+  );
+}
+
+/** Runs `bin` with `stdin` piped in; resolves with its exit code and stdout+stderr. */
+export function runPiped(bin: string, args: string[], stdin = ''): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    p.stdin.end(stdin);
   });
 }
