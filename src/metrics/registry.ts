@@ -211,7 +211,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     ),
     drainSeconds: histogram(
       'drain_duration_seconds',
-      'Time from cordon to the end of a drain, by result (succeeded, timed_out, failed, aborted).',
+      'Time from cordon to the end of a drain, by result (succeeded, blocked, timed_out, failed, aborted).',
       ['cluster', 'result'],
       [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
     ),
