@@ -106,11 +106,12 @@ export class RebootProvider {
     if (liveToken !== token) return; // answered already, or a newer token (whose event brings us back)
 
     const outcome = await this.powerCycle(live);
+    // Counted once the power cycle is done, before the answer: whoever sees the answer sees the count.
+    this.counts.reboots++;
+    if (outcome.effective) this.counts.effective++;
     await this.ctx.mgmt.mergePatch(path, { metadata: { annotations: { [REBOOTED_ANNOTATION]: token } } });
     this.answered.set(key, token);
     this.pending.delete(key);
-    this.counts.reboots++;
-    if (outcome.effective) this.counts.effective++;
     this.ctx.opts.log(`SandboxMachine ${key}: rebooted (token ${token}): ${outcome.what}`);
   }
 
