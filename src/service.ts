@@ -387,7 +387,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         log.warn({ identity }, 'stopped leading');
       },
       onNewLeader: (l) => log.info({ leader: l }, 'leader observed'),
-      log: (m) => log.debug(m),
+      log: electionLog(log, `${config.leaderElection.namespace}/${config.leaderElection.leaseName}`),
     });
   }
   const electing = elector?.run();
@@ -501,5 +501,23 @@ function exportObserver(metrics: Metrics, log: Logger): NonNullable<TracingHooks
       { exporter, spans, err: error?.message, failedExportsNotLogged: earlier },
       'trace export failed (spans dropped); OTEL_TRACES_EXPORTER=none turns tracing off',
     );
+  };
+}
+
+/**
+ * Leader election's messages: failures (a 403 from a Role naming another Lease, an unreachable
+ * apiserver) at warn, since nothing acts while no replica leads, but the same one at most once a minute
+ * (it repeats every retry period); the rest at debug.
+ */
+function electionLog(log: Logger, lease: string): (m: string) => void {
+  let last = '';
+  let lastAt = 0;
+  return (m) => {
+    if (/ is now the leader$| stepping down: /.test(m)) return log.debug({ lease }, m);
+    const now = Date.now();
+    if (m === last && now - lastAt < 60_000) return;
+    last = m;
+    lastAt = now;
+    log.warn({ lease }, m);
   };
 }

@@ -74,19 +74,20 @@ const WorkloadClusters = z
   .object({
     mode: z.enum(['same', 'secret', 'kubeconfig']).default('same').meta({
       description:
-        "How to reach each workload cluster: `same` (the management apiserver serves it too, like cluster-autoscaler's single-cluster setup), `secret` (from the Cluster's `<cluster-name>-kubeconfig` Secret), `kubeconfig` (files in `kubeconfigs`).",
+        "How to reach each workload cluster: `same` (the management apiserver serves it too, like cluster-autoscaler's single-cluster setup), `secret` (from the Cluster's kubeconfig Secret, `<cluster-name>` + `secretSuffix`, labelled with its cluster), `kubeconfig` (files in `kubeconfigs`).",
     }),
     kubeconfigs: z.record(objectName(), z.string().min(1)).optional().meta({
       allowed: 'a map of Cluster name to file path',
       description: 'Kubeconfig file of each workload cluster by Cluster name; only with mode `kubeconfig`.',
     }),
     secretKey: z.string().min(1).default('value').meta({
-      description:
-        'Data key of the kubeconfig in the `<cluster-name>-kubeconfig` Secret (CAPI writes `value`).',
+      description: 'Data key of the kubeconfig in the Secret (CAPI writes `value`).',
     }),
     secretSuffix: z
       .string()
-      .regex(/^[-.a-z0-9]+$/, { error: 'lower-case letters, digits, "-" and "." only' })
+      .regex(/^[-.a-z0-9]*[a-z0-9]$/, {
+        error: 'lower-case letters, digits, "-" and ".", ending in a letter or digit',
+      })
       .default('-kubeconfig')
       .meta({
         allowed: 'a Secret name suffix such as -kubeconfig',

@@ -205,10 +205,6 @@ export class Drainer {
   }
 
   /**
-   * Makes the node schedulable again (undoing a drain's cordon, and removing `annotation` if given);
-   * answers whether it was cordoned.
-   */
-  /**
    * After a drain, before the Machine goes: waits for the node's volumes to detach (CAPI's rule),
    * ignoring claims of the pods the drain left on it (DaemonSet, mirror). Never fails the deletion.
    */
@@ -222,6 +218,10 @@ export class Drainer {
     });
   }
 
+  /**
+   * Makes the node schedulable again (undoing a drain's cordon, and removing `annotation` if given);
+   * answers whether it was cordoned.
+   */
   uncordon(node: string, annotation?: string): Promise<boolean> {
     return this.cordon(node, false, annotation ? { key: annotation, value: '' } : undefined);
   }

@@ -3,6 +3,7 @@
 // field selector on the node, and the wait is rare and short-lived, so a watch would buy little.
 import type { Metrics } from '../metrics/registry.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { KubeError } from '../kube/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import { sleepFor } from '../runtime/wait.ts';
 import { ATTR, inSpan, recordDecision } from '../tracing/spans.ts';
@@ -38,7 +39,8 @@ export interface VolumeWaitOptions {
   signal?: AbortSignal;
 }
 
-export type VolumeWaitResult = 'detached' | 'skipped-unreachable' | 'node-gone' | 'timed_out' | 'aborted';
+export type VolumeWaitResult =
+  'detached' | 'skipped-unreachable' | 'node-gone' | 'timed_out' | 'aborted' | 'forbidden';
 
 export interface VolumeWaitReport {
   node: string;
@@ -65,6 +67,7 @@ const REASONS: Record<VolumeWaitResult, string> = {
   'node-gone': 'NodeNotFound',
   timed_out: 'VolumeDetachTimedOut',
   aborted: 'Aborted',
+  forbidden: 'Forbidden',
 };
 
 type Poll = { done: 'node-gone' | 'skipped-unreachable' | 'detached' } | { waiting: VolumesWaiting };
@@ -106,6 +109,18 @@ export async function waitForVolumeDetach(
             stop.signal,
           );
           if (r === undefined) break;
+          if (r instanceof KubeError && r.status === 403) {
+            // Not transient: without the grants (an older workload role) the wait cannot see anything;
+            // waiting out the timeout (or forever, with none) would hold the claim and the cordon.
+            report.result = 'forbidden';
+            report.error = r.message;
+            ended = true;
+            deps.log.warn(
+              { cluster, node, err: r.message },
+              'volume detach wait skipped: not allowed to read volumes',
+            );
+            break;
+          }
           if (r instanceof Error) {
             // Transient or not, the next poll tries again; only the timeout ends the wait.
             report.error = r.message;

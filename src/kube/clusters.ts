@@ -3,6 +3,7 @@
 // `<name>-kubeconfig` Secret (key `value`), or from explicit files, or the management cluster itself
 // serves as the workload cluster (cluster-autoscaler's single-cluster mode). Clusters come and go at runtime.
 import { KubeConfig } from '@kubernetes/client-node';
+import { LABELS } from '../capi/types.ts';
 import type { KubeClient } from './client.ts';
 import type { Informer, KubeObject } from './informer.ts';
 
@@ -46,6 +47,7 @@ export const kubeconfigSecretName = (cluster: string, suffix = '-kubeconfig'): s
   `${cluster}${suffix}`;
 /** The type CAPI gives its kubeconfig Secrets; other Secrets of that name are not trusted. */
 export const CAPI_SECRET_TYPE = 'cluster.x-k8s.io/secret';
+const CLUSTER_NAME_LABEL = LABELS.clusterName;
 
 /**
  * A kubeconfig from a Secret may carry only inline credentials. exec and auth-provider plugins would run
@@ -165,6 +167,13 @@ export class WorkloadClusters {
             `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} is not of type ${CAPI_SECRET_TYPE}; not trusted`,
           );
         }
+        // The name alone is not proof: with a suffix, cluster `foo` + `-autopilot-kubeconfig` is also CAPI's
+        // admin Secret of a cluster named `foo-autopilot`. CAPI labels its Secrets with their cluster.
+        const labelled = secret.metadata.labels?.[CLUSTER_NAME_LABEL];
+        if (labelled !== r.name)
+          throw new Error(
+            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} is labelled ${CLUSTER_NAME_LABEL}=${labelled ?? '(none)'}, not ${r.name}; not trusted`,
+          );
         const b64 = secret.data?.[this.o.secretKey];
         if (!b64)
           throw new Error(

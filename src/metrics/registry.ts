@@ -217,7 +217,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     ),
     volumeDetachSeconds: histogram(
       'volume_detach_duration_seconds',
-      "Wait after a drain for the node's volumes to detach, by result (detached, timed_out, skipped_unreachable, node_gone, aborted).",
+      "Wait after a drain for the node's volumes to detach, by result (detached, timed_out, skipped_unreachable, node_gone, aborted, forbidden).",
       ['cluster', 'result'],
       [1, 5, 15, 30, 60, 120, 300, 600],
     ),

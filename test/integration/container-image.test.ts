@@ -2,7 +2,7 @@
 // (Node 24 stages, a non-root numeric user, only compiled output and production dependencies in the
 // final stage), and that the compiled output alone runs: the image's layout with dist/ and no src/.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,28 @@ describe('container image', () => {
         '--outDir',
         join(dir, 'dist'),
       ]);
+      // The image installs `dependencies` only (npm ci --omit=dev): every package the compiled code imports
+      // must be one of them.
+      const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+        dependencies: Record<string, string>;
+      };
+      const imported = new Set<string>();
+      for (const f of (await readdir(join(dir, 'dist'), { recursive: true })).filter((f) =>
+        f.endsWith('.js'),
+      )) {
+        const text = await readFile(join(dir, 'dist', f), 'utf8');
+        const specs = [
+          ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gm),
+          ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
+          ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
+        ].map((m) => m[1]!);
+        for (const spec of specs) {
+          if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+          imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+        }
+      }
+      expect(imported.size).toBeGreaterThan(3);
+      expect([...imported].filter((p) => !(p in pkg.dependencies))).toEqual([]);
       await mkdir(join(dir, 'bin'));
       await cp(join(root, 'bin/capi-autopilot.js'), join(dir, 'bin/capi-autopilot.js'));
       await cp(join(root, 'package.json'), join(dir, 'package.json'));

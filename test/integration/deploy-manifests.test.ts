@@ -84,6 +84,23 @@ describe('deploy manifests', () => {
     },
   );
 
+  it("Cluster API's manager gets access to our remediation kinds (companion mode)", async () => {
+    const { objs } = await render('base');
+    const role = objs.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'capi-autopilot-capi-manager',
+    ) as
+      | (Obj & {
+          metadata: { labels?: Record<string, string> };
+          rules: Array<{ resources: string[]; verbs: string[] }>;
+        })
+      | undefined;
+    // CAPI's manager ClusterRole aggregates ClusterRoles with this label.
+    expect(role?.metadata.labels?.['cluster.x-k8s.io/aggregate-to-manager']).toBe('true');
+    const verbs = (r: string) => role!.rules.filter((x) => x.resources.includes(r)).flatMap((x) => x.verbs);
+    expect(verbs('autopilotremediationtemplates')).toContain('get');
+    expect(verbs('autopilotremediations')).toEqual(expect.arrayContaining(['create', 'delete', 'get']));
+  });
+
   it('the Deployment: 2 replicas, leader election, probes, limits, non-root, read-only root, no escalation, seccomp', async () => {
     for (const dir of ['overlays/single-cluster', 'overlays/management']) {
       const { objs } = await render(dir);

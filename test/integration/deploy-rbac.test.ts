@@ -403,9 +403,11 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
     { timeout: 180_000 },
     async () => {
       const minSize = 'cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size';
-      // Hold both nodes while two web pods are spread over them, so the node removed has a pod to evict.
+      const maxSize = 'cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size';
+      // Exactly two nodes while two web pods are spread over them (a pod deleted to spread them must not
+      // scale the group up), so the one node removed has a pod to evict.
       await mgmt.mergePatch(`${CAPI}/machinedeployments/md-general`, {
-        metadata: { annotations: { [minSize]: '2' } },
+        metadata: { annotations: { [minSize]: '2', [maxSize]: '2' } },
       });
       await workload.mergePatch(`/apis/apps/v1/namespaces/${DEMO_WORKLOAD_NAMESPACE}/deployments/web`, {
         spec: { replicas: 2 },
@@ -440,6 +442,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
           status: { attached: true },
         });
       }
+      expect((await machines('md-general')).length).toBe(2);
       await mgmt.mergePatch(`${CAPI}/machinedeployments/md-general`, {
         metadata: { annotations: { [minSize]: '0' } },
       });
@@ -512,8 +515,11 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
 
     beforeAll(async () => {
       // Stopping the service ends its watches, so they are in the logs too.
-      child?.kill('SIGTERM');
-      await new Promise((r) => child?.once('exit', r));
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child!.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
       for (const [name, file, objs, api] of [
         ['management', 'audit-mgmt.log', managementObjs, () => mgmt],
         ['workload', 'audit-main.log', workloadObjs, () => workload],

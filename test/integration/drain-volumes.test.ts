@@ -6,10 +6,10 @@
 // detach, which these do not, so it leaves their status.volumesAttached alone too.
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { waitForVolumeDetach, type VolumeWaitOptions } from '../../src/drain/volume-wait.ts';
 import { KubeClient } from '../../src/kube/client.ts';
-import type { Transport } from '../../src/kube/transport.ts';
+import { HttpsTransport, type Transport } from '../../src/kube/transport.ts';
 import { kubeTime } from '../../src/kube/time.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import {
@@ -253,5 +253,51 @@ describe('volume detach wait', () => {
     await sleep(500);
     await api.ok('DELETE', `${VA_API}/${va}`);
     expect((await wait).result).toBe('detached');
+  });
+
+  it('ends at once (forbidden) when not allowed to read volumes, instead of waiting out its timeout', async () => {
+    const node = await readyNode(api);
+    await attach(node, uniqueName('pv-x'));
+    // A real account allowed to read Nodes only: the real authorizer refuses the VolumeAttachment list.
+    const ns = await testNamespace(api, 'volrbac');
+    const name = uniqueName('nodes-only');
+    await api.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'reader' } });
+    await api.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name },
+      rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }],
+    });
+    await api.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
+    });
+    onTestFinished(async () => {
+      await api.req('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`);
+      await api.req('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}`);
+    });
+    const { status } = await api.ok<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/serviceaccounts/reader/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+    );
+    const c = inject('cluster');
+    const restricted = new KubeClient(
+      new HttpsTransport({ server: c.server, ca: c.caPem, token: status.token }),
+      {
+        qps: 100,
+        burst: 100,
+        timeoutMs: 5000,
+        maxRetries: 0,
+      },
+    );
+    onTestFinished(() => restricted.close());
+    // The binding takes effect within a moment; until then the node GET is refused too, same outcome.
+    const { log, lines } = memoryLog();
+    const t0 = Date.now();
+    const r = await waitForVolumeDetach({ client: restricted, log }, node, opts({ timeoutMs: 0 }));
+    expect(r.result).toBe('forbidden');
+    expect(r.error).toContain('403');
+    expect(Date.now() - t0).toBeLessThan(30_000); // timeout 0 would otherwise wait forever
+    expect(lines.filter((l) => l.msg.includes('not allowed to read volumes'))).toHaveLength(1);
   });
 });

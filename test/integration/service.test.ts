@@ -124,8 +124,24 @@ describe('service shell', () => {
         (w) => w.cluster === `${NS}/c4` && w.reason.includes('not of type cluster.x-k8s.io/secret'),
       ),
     );
-    expect((await status()).workloadClusters.connected.map((c) => c.cluster)).not.toContain(`${NS}/c3`);
-    for (const c of ['c3', 'c4']) await mgmt.api.ok('DELETE', capi(`clusters/${c}`));
+    // A Secret named for c5 but labelled for another cluster (with a suffix, `foo-autopilot-kubeconfig`
+    // is both `foo` + `-autopilot-kubeconfig` and CAPI's admin Secret of a Cluster `foo-autopilot`).
+    await addCluster('c5');
+    await mgmt.api.ok('POST', `/api/v1/namespaces/${NS}/secrets`, {
+      metadata: { name: 'c5-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'c5-other' } },
+      type: 'cluster.x-k8s.io/secret',
+      data: { value: Buffer.from(readFileSync(inject('cluster').kubeconfigPath)).toString('base64') },
+    });
+    await eventually('c5 refused for its label', async () =>
+      (await status()).workloadClusters.waiting.some(
+        (w) =>
+          w.cluster === `${NS}/c5` && w.reason.includes('labelled cluster.x-k8s.io/cluster-name=c5-other'),
+      ),
+    );
+    const connected = (await status()).workloadClusters.connected.map((c) => c.cluster);
+    expect(connected).not.toContain(`${NS}/c3`);
+    expect(connected).not.toContain(`${NS}/c5`);
+    for (const c of ['c3', 'c4', 'c5']) await mgmt.api.ok('DELETE', capi(`clusters/${c}`));
   });
 
   it('serves Prometheus metrics, and its informers make no LIST in steady state', async () => {

@@ -10,7 +10,7 @@ export interface PolicyRule {
   nonResourceURLs?: string[];
 }
 
-/** A Role or ClusterRole bound to the user; a Role (or a RoleBinding) limits it to `namespace`. */
+/** A Role or ClusterRole bound to the user; a RoleBinding limits it to `namespace`. */
 export interface BoundRole {
   kind: 'Role' | 'ClusterRole';
   name: string;
@@ -64,7 +64,9 @@ export function auditedRequests(log: string, user: string): AuditedRequest[] {
       apiGroup: o.apiGroup ?? '',
       resource: o.subresource ? `${o.resource}/${o.subresource}` : o.resource!,
       ...(o.namespace ? { namespace: o.namespace } : {}),
-      ...(o.name ? { name: o.name } : {}),
+      // A create on a collection carries no name for the authorizer (the audit log names the created
+      // object); a create on a subresource (pods/eviction) is of a named object.
+      ...(o.name && (e.verb !== 'create' || o.subresource) ? { name: o.name } : {}),
       allowed: decision !== undefined ? decision === 'allow' : code !== 403,
       code: code || prev?.code || 0,
       uri: e.requestURI,
@@ -79,7 +81,7 @@ const has = (list: readonly string[] | undefined, v: string) =>
 
 /** Whether `rule` of `role` allows `r` (RBAC's matching: verb, group, resource/subresource, names, namespace). */
 export function ruleAllows(role: BoundRole, rule: PolicyRule, r: AuditedRequest): boolean {
-  if (role.kind === 'Role' && r.namespace !== role.namespace) return false;
+  if (role.namespace !== undefined && r.namespace !== role.namespace) return false;
   if (!has(rule.verbs, r.verb) || !has(rule.apiGroups, r.apiGroup) || !has(rule.resources, r.resource))
     return false;
   if (rule.resourceNames?.length) return r.name !== undefined && rule.resourceNames.includes(r.name);

@@ -93,6 +93,14 @@ describe('auditedRequests', () => {
       }),
       line({ auditID: '3', stage: 'ResponseComplete', user: { username: 'me' } }), // non-resource (discovery)
       line({
+        auditID: '5',
+        verb: 'create',
+        stage: 'ResponseComplete',
+        user: { username: 'me' },
+        objectRef: { resource: 'events', namespace: 'n', name: 'e1' },
+        responseStatus: { code: 201 },
+      }),
+      line({
         auditID: '4',
         verb: 'create',
         stage: 'ResponseComplete',
@@ -105,6 +113,16 @@ describe('auditedRequests', () => {
     ].join('\n');
     expect(auditedRequests(log, 'me')).toEqual([
       { verb: 'watch', apiGroup: '', resource: 'pods', allowed: true, code: 200, uri: '/u' },
+      // A create on a collection: no name (the authorizer sees none).
+      {
+        verb: 'create',
+        apiGroup: '',
+        resource: 'events',
+        namespace: 'n',
+        allowed: true,
+        code: 201,
+        uri: '/u',
+      },
       {
         verb: 'create',
         apiGroup: '',
