@@ -7,14 +7,12 @@
 // remediation (reboot, then reprovision). Then, from the audit logs: no request refused; every grant of
 // every rule used; and for each rule, the real authorizer (SubjectAccessReview) refuses some request the
 // service made to a user holding the roles without that rule, so removing any one rule breaks this test.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapiSimulator } from '../../src/sandbox/capi-sim/simulator.ts';
 import { startCluster, type Cluster } from '../../src/sandbox/cluster.ts';
@@ -31,11 +29,19 @@ import {
   ruleId,
   type AuditedRequest,
   type BoundRole,
-  type PolicyRule,
 } from '../support/rbac-audit.ts';
 import { eventually, uniqueName, untilLeading } from './support/kube.ts';
+import {
+  applyAsAdmin,
+  bindAllRulesBut,
+  boundRoles,
+  RBAC_KINDS,
+  render,
+  subjectAccess,
+  tokenKubeconfig,
+  type Obj,
+} from './support/rbac.ts';
 
-const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const NS = 'capi-autopilot';
 const SA_USER = `system:serviceaccount:${NS}:capi-autopilot`;
@@ -71,80 +77,6 @@ const CODE_PATHS: Array<{ grant: string; file: string; uses: RegExp; why: string
   },
 ];
 const exempt = new Set(CODE_PATHS.map((c) => c.grant));
-
-type Obj = {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  rules?: PolicyRule[];
-  roleRef?: { kind: string; name: string };
-  subjects?: Array<{ kind: string; name: string; namespace?: string }>;
-};
-
-async function render(dir: string, kubectl: string): Promise<Obj[]> {
-  const { stdout } = await run(kubectl, ['kustomize', join(root, 'deploy', dir)]);
-  return (loadAll(stdout) as Obj[]).filter(Boolean);
-}
-
-/** The roles the manifests bind to the service's ServiceAccount. */
-function boundRoles(objs: Obj[]): BoundRole[] {
-  const roles: BoundRole[] = [];
-  for (const b of objs.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
-    if (
-      !b.subjects?.some(
-        (s) => s.kind === 'ServiceAccount' && s.name === 'capi-autopilot' && s.namespace === NS,
-      )
-    )
-      continue;
-    const role = objs.find((o) => o.kind === b.roleRef!.kind && o.metadata.name === b.roleRef!.name);
-    if (!role) throw new Error(`${b.kind} ${b.metadata.name} refers to a role the manifests do not have`);
-    roles.push({
-      kind: role.kind as BoundRole['kind'],
-      name: role.metadata.name,
-      ...(b.kind === 'RoleBinding' ? { namespace: b.metadata.namespace! } : {}),
-      rules: role.rules ?? [],
-    });
-  }
-  return roles;
-}
-
-const RBAC_KINDS = new Set([
-  'Namespace',
-  'ServiceAccount',
-  'ClusterRole',
-  'ClusterRoleBinding',
-  'Role',
-  'RoleBinding',
-]);
-
-/** Creates objects as the cluster's admin, in the order rendered (namespaces first). */
-async function apply(api: RestClient, objs: Obj[]): Promise<void> {
-  const ordered = [...objs].sort((a, b) => Number(b.kind === 'Namespace') - Number(a.kind === 'Namespace'));
-  for (const o of ordered) {
-    const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-    const plural = `${o.kind.toLowerCase()}s`.replace(/ys$/, 'ies');
-    const path = o.metadata.namespace
-      ? `${base}/namespaces/${o.metadata.namespace}/${plural}`
-      : `${base}/${plural}`;
-    const r = await api.req('POST', path, o);
-    if (r.status >= 300 && r.status !== 409)
-      throw new Error(`creating ${o.kind} ${o.metadata.name}: ${r.status} ${r.text}`);
-  }
-}
-
-function kubeconfig(server: string, caPem: string, token: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      { name: 'c', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } },
-    ],
-    users: [{ name: 'u', user: { token } }],
-    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-    'current-context': 'c',
-  });
-}
 
 interface Machine {
   metadata: { name: string; uid: string; labels?: Record<string, string> };
@@ -198,11 +130,11 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
     const kubectl = join(cluster.binaries.dir, 'kubectl');
     managementObjs = await render('overlays/management', kubectl);
     workloadObjs = await render('workload', kubectl);
-    await apply(
+    await applyAsAdmin(
       mgmt,
       managementObjs.filter((o) => RBAC_KINDS.has(o.kind)),
     );
-    await apply(workload, workloadObjs);
+    await applyAsAdmin(workload, workloadObjs);
 
     // The demo, split as CAPI would have it: CAPI objects in management, workloads in the workload cluster.
     for (const o of demoObjects('v1beta2')) {
@@ -276,7 +208,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
       { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
     );
     const mgmtKubeconfig = join(dir, 'management.kubeconfig');
-    await writeFile(mgmtKubeconfig, kubeconfig(mgmtServer.server, mgmtServer.caPem, status.token));
+    await writeFile(mgmtKubeconfig, tokenKubeconfig(mgmtServer.server, mgmtServer.caPem, status.token));
     const workloadToken = await eventually('the workload token Secret to be filled', async () => {
       const s = await workload.ok<{ data?: { token?: string } }>(
         'GET',
@@ -290,14 +222,16 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
     await mgmt.ok('POST', `/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {
       metadata: { name: 'demo-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
       type: 'cluster.x-k8s.io/secret',
-      data: { value: Buffer.from(kubeconfig(admin.server, admin.caPem, admin.token)).toString('base64') },
+      data: {
+        value: Buffer.from(tokenKubeconfig(admin.server, admin.caPem, admin.token)).toString('base64'),
+      },
     });
     await mgmt.ok('POST', `/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {
       metadata: { name: 'demo-autopilot-kubeconfig', labels: { 'cluster.x-k8s.io/cluster-name': 'demo' } },
       type: 'cluster.x-k8s.io/secret',
       data: {
         value: Buffer.from(
-          kubeconfig(cluster.apiserver.server, cluster.apiserver.caPem, workloadToken),
+          tokenKubeconfig(cluster.apiserver.server, cluster.apiserver.caPem, workloadToken),
         ).toString('base64'),
       },
     });
@@ -525,7 +459,11 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
         ['workload', 'audit-main.log', workloadObjs, () => workload],
       ] as const) {
         const log = await readFile(join(dir, file), 'utf8');
-        reports[name] = { roles: boundRoles(objs), requests: auditedRequests(log, SA_USER), api };
+        reports[name] = {
+          roles: boundRoles(objs, NS, 'capi-autopilot'),
+          requests: auditedRequests(log, SA_USER),
+          api,
+        };
       }
     }, 60_000);
 
@@ -575,29 +513,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
       async (name) => {
         const { roles, requests, api } = reports[name];
         const report = analyse(roles, requests);
-        const sar = (user: string, r: AuditedRequest) =>
-          api()
-            .ok<{ status: { allowed: boolean } }>(
-              'POST',
-              '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-              {
-                apiVersion: 'authorization.k8s.io/v1',
-                kind: 'SubjectAccessReview',
-                spec: {
-                  user,
-                  groups: ['system:authenticated'],
-                  resourceAttributes: {
-                    verb: r.verb,
-                    group: r.apiGroup,
-                    resource: r.resource.split('/')[0],
-                    subresource: r.resource.split('/')[1] ?? '',
-                    namespace: r.namespace ?? '',
-                    name: r.name ?? '',
-                  },
-                },
-              },
-            )
-            .then((x) => x.status.allowed);
+        const sar = (user: string, r: AuditedRequest) => subjectAccess(api(), user, r);
         // The real authorizer agrees with the audit log for the account itself.
         const distinct = new Map(
           requests
@@ -623,27 +539,7 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
             }
             // A user holding every role, with this one rule taken out of its role.
             const user = `probe-${name}-${k++}`;
-            for (const other of roles) {
-              const rules = other === role ? other.rules.filter((_, j) => j !== i) : other.rules;
-              const roleName = `${user}-${other.name}`;
-              const roleBody = {
-                metadata: { name: roleName, ...(other.namespace ? { namespace: other.namespace } : {}) },
-                rules,
-              };
-              const binding = {
-                metadata: { name: roleName, ...(other.namespace ? { namespace: other.namespace } : {}) },
-                roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: other.kind, name: roleName },
-                subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-              };
-              const rbac = '/apis/rbac.authorization.k8s.io/v1';
-              if (other.kind === 'Role') {
-                await api().ok('POST', `${rbac}/namespaces/${other.namespace}/roles`, roleBody);
-                await api().ok('POST', `${rbac}/namespaces/${other.namespace}/rolebindings`, binding);
-              } else {
-                await api().ok('POST', `${rbac}/clusterroles`, roleBody);
-                await api().ok('POST', `${rbac}/clusterrolebindings`, binding);
-              }
-            }
+            await bindAllRulesBut(api(), roles, role, i, user);
             probes.push({ user, rule: `${id} ${JSON.stringify(role.rules[i])}`, requests: only.slice(0, 3) });
           }
         }
