@@ -139,9 +139,11 @@ describe('remediation: health checks, escalation and storm protection (standalon
       const token = `${req.metadata.uid}/0/1`;
       expect(infra.metadata.annotations?.[REBOOT_REQUESTED_ANNOTATION]).toBe(token);
       expect(infra.metadata.annotations?.[REBOOTED_ANNOTATION]).toBe(token);
-      const after = (await machines(ns)).find((x) => x.meta.uid === m!.meta.uid);
-      expect(after, 'the same Machine, not a replacement').toBeDefined();
-      expect(findCondition(after!.conditions, 'HealthCheckSucceeded')?.status).toBe('True');
+      // The health check deletes the request before it patches the Machine's conditions (CAPI's order too).
+      await eventually('the same Machine, not a replacement, healthy again', async () => {
+        const after = (await machines(ns)).find((x) => x.meta.uid === m!.meta.uid);
+        return findCondition(after?.conditions ?? [], 'HealthCheckSucceeded')?.status === 'True';
+      });
       await eventually('our remediation mark gone from the Machine', async () => {
         const x = (await machines(ns)).find((y) => y.meta.uid === m!.meta.uid);
         return x && !(REMEDIATION_ANNOTATION in x.meta.annotations);
