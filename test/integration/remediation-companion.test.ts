@@ -191,7 +191,8 @@ describe('remediation: companion mode, the test plays CAPI (v1beta1)', () => {
           const r = await request(ns, m!.meta.name);
           return r.status === 200 && r.body.status?.phase === 'GaveUp' && r.body;
         },
-        60_000,
+        // Seconds alone; over 60 s once in a full CI run on 2 cores (the deploy suites add a cluster).
+        120_000,
       );
       expect(remediating(req)).toMatchObject({ status: 'False', reason: 'RetriesExhausted' });
       expect(req.status?.lastFailure).toMatch(/Reboot/);
