@@ -157,36 +157,28 @@ export class WorkloadClusters {
         kc.loadFromFile(file);
         source = `file ${file}`;
       } else {
+        const where = `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`;
         const secret = secrets?.get(`${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
-        if (!secret)
-          throw new Error(`waiting for Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
+        if (!secret) throw new Error(`waiting for ${where}`);
         version = secret.metadata.resourceVersion ?? '';
         if (this.conns.has(k) && this.builtFrom.get(k) === version) return;
         if ((secret as { type?: string }).type !== CAPI_SECRET_TYPE) {
-          throw new Error(
-            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} is not of type ${CAPI_SECRET_TYPE}; not trusted`,
-          );
+          throw new Error(`${where} is not of type ${CAPI_SECRET_TYPE}; not trusted`);
         }
         // The name alone is not proof: with a suffix, cluster `foo` + `-autopilot-kubeconfig` is also CAPI's
         // admin Secret of a cluster named `foo-autopilot`. CAPI labels its Secrets with their cluster.
         const labelled = secret.metadata.labels?.[CLUSTER_NAME_LABEL];
         if (labelled !== r.name)
           throw new Error(
-            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} is labelled ${CLUSTER_NAME_LABEL}=${labelled ?? '(none)'}, not ${r.name}; not trusted`,
+            `${where} is labelled ${CLUSTER_NAME_LABEL}=${labelled ?? '(none)'}, not ${r.name}; not trusted`,
           );
         const b64 = secret.data?.[this.o.secretKey];
-        if (!b64)
-          throw new Error(
-            `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} has no key '${this.o.secretKey}'`,
-          );
+        if (!b64) throw new Error(`${where} has no key '${this.o.secretKey}'`);
         kc = new KubeConfig();
         kc.loadFromString(Buffer.from(b64, 'base64').toString('utf8'));
-        if (!kc.getCurrentCluster())
-          throw new Error(
-            `the kubeconfig in Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)} names no current cluster`,
-          );
-        assertSelfContained(kc, `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`);
-        source = `Secret ${r.namespace}/${kubeconfigSecretName(r.name, this.suffix)}`;
+        if (!kc.getCurrentCluster()) throw new Error(`the kubeconfig in ${where} names no current cluster`);
+        assertSelfContained(kc, where);
+        source = where;
       }
     } catch (e) {
       this.problems.set(k, (e as Error).message);

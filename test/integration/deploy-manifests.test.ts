@@ -1,35 +1,26 @@
 // The kustomize manifests: rendered by the provisioned kubectl (1.20, built-in kustomize v2.0.3) and
 // accepted by the sandbox apiserver in a server-side dry run; the Deployment carries what the issue
 // asks of it (replicas and leader election, probes, limits, a locked-down security context).
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { loadAll } from 'js-yaml';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { RestClient } from '../../src/sandbox/rest.ts';
 import { runPiped } from './support/kube.ts';
+import { render as renderManifests, type Obj as Manifest } from './support/rbac.ts';
+
+type Obj = Manifest & { spec?: Record<string, unknown>; data?: Record<string, string> };
 import { installMonitoringCrds } from './support/monitoring-crds.ts';
 
-const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Obj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  spec?: Record<string, unknown>;
-  data?: Record<string, string>;
-}
 
 const kubectl = () => `${inject('cluster').binDir}/kubectl`;
 const kubeconfig = () => inject('cluster').kubeconfigPath;
 
-async function render(dir: string): Promise<{ text: string; objs: Obj[] }> {
-  const { stdout } = await run(kubectl(), ['kustomize', `${root}deploy/${dir}`]);
-  return { text: stdout, objs: (loadAll(stdout) as Obj[]).filter(Boolean) };
-}
+const render = async (dir: string) => {
+  const r = await renderManifests(dir, kubectl());
+  return { text: r.text, objs: r.objs as Obj[] };
+};
 
 /** `kubectl apply --dry-run=server` of `text` (stdin) or of `-k dir`. */
 const dryRun = (args: string[], stdin?: string) =>
@@ -96,7 +87,7 @@ describe('deploy manifests', () => {
       | undefined;
     // CAPI's manager ClusterRole aggregates ClusterRoles with this label.
     expect(role?.metadata.labels?.['cluster.x-k8s.io/aggregate-to-manager']).toBe('true');
-    const verbs = (r: string) => role!.rules.filter((x) => x.resources.includes(r)).flatMap((x) => x.verbs);
+    const verbs = (r: string) => role!.rules.filter((x) => x.resources?.includes(r)).flatMap((x) => x.verbs);
     expect(verbs('autopilotremediationtemplates')).toContain('get');
     expect(verbs('autopilotremediations')).toEqual(expect.arrayContaining(['create', 'delete', 'get']));
   });

@@ -128,8 +128,8 @@ describe('shipped RBAC: the service under its own ServiceAccounts', () => {
     await installCrds(mgmt, 'v1beta2');
 
     const kubectl = join(cluster.binaries.dir, 'kubectl');
-    managementObjs = await render('overlays/management', kubectl);
-    workloadObjs = await render('workload', kubectl);
+    managementObjs = (await render('overlays/management', kubectl)).objs;
+    workloadObjs = (await render('workload', kubectl)).objs;
     await applyAsAdmin(
       mgmt,
       managementObjs.filter((o) => RBAC_KINDS.has(o.kind)),

@@ -22,10 +22,10 @@ export type Obj = {
   subjects?: Array<{ kind: string; name: string; namespace?: string }>;
 };
 
-/** `kubectl kustomize deploy/<dir>`, parsed. */
-export async function render(dir: string, kubectl: string): Promise<Obj[]> {
+/** `kubectl kustomize deploy/<dir>`: the text and its objects. */
+export async function render(dir: string, kubectl: string): Promise<{ text: string; objs: Obj[] }> {
   const { stdout } = await run(kubectl, ['kustomize', join(root, 'deploy', dir)]);
-  return (loadAll(stdout) as Obj[]).filter(Boolean);
+  return { text: stdout, objs: (loadAll(stdout) as Obj[]).filter(Boolean) };
 }
 
 /** The roles the manifests bind to ServiceAccount `namespace/name`. */
